@@ -1,0 +1,545 @@
+// CPU kernels of the information ops: one pass over x that bins and counts at once.
+//
+// Work is split into tasks of (block of W adjacent neurons) x (chunk of sequences). A task keeps
+// uint32 histograms for its W neurons (sized to stay in L2), walks its rows once, and adds its
+// counts into the int64 output with atomics. Integer sums do not depend on the order, so results
+// are identical for any thread count.
+#include <omp.h>
+#include <torch/library.h>
+#include <torch/types.h>
+
+#include <atomic>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "common/binning.h"
+#include "common/checks.h"
+#include "common/parallel.h"
+#include "info/info_math.h"
+#include "info/info_args.h"
+#include "info/info_shape.h"
+
+namespace pyprune {
+namespace {
+
+constexpr int64_t kLocalHistogramBytes = 192 * 1024;
+constexpr int64_t kL2Bytes = 512 * 1024;
+constexpr int64_t kMaxLocalRows = (int64_t{1} << 31);  // keeps uint32 counters exact
+
+struct Labels {
+  const int64_t* data;  // nullptr: every label is 0
+  int64_t seq_stride, step_stride;
+};
+
+Labels make_labels(const c10::optional<at::Tensor>& labels, const InfoShape& shape) {
+  Labels out;
+  parse_labels(labels, shape, out.data, out.seq_stride, out.step_stride);
+  return out;
+}
+
+struct Bins {
+  const double* edges;  // [N][B+1]
+  bool uniform;
+  int32_t bins;
+};
+
+// Bins of W adjacent neurons of one row (x_row points at neuron n0). Returns true on NaN/Inf.
+// Written so the uniform branch vectorises: an int OR-reduction for the finiteness test.
+template <typename scalar_t>
+bool bin_row(const scalar_t* x_row, int64_t n0, int64_t width, const Bins& b, const double* lo,
+             const double* scale, uint16_t* out) {
+  int bad = 0;
+  if (b.uniform) {
+    const double last = b.bins - 1;
+    for (int64_t w = 0; w < width; ++w) {
+      const double v = static_cast<double>(x_row[w]);
+      bad |= static_cast<int>(is_nonfinite(v));
+      out[w] = static_cast<uint16_t>(uniform_bin(v, lo[w], scale[w], last));
+    }
+  } else {
+    for (int64_t w = 0; w < width; ++w) {
+      const double v = static_cast<double>(x_row[w]);
+      bad |= static_cast<int>(is_nonfinite(v));
+      out[w] = static_cast<uint16_t>(edges_bin(v, b.edges + (n0 + w) * (b.bins + 1) + 1, b.bins - 1));
+    }
+  }
+  return bad != 0;
+}
+
+
+// Scratch of one thread for count_rows: a tile of bins [history + kTileSteps][W] (uint16, so
+// it stays in L1) whose first `history` rows carry the end of the previous tile, and the tile's
+// labels with y_{t0-1} in front.
+constexpr int64_t kTileSteps = 256;
+
+struct CountScratch {
+  std::vector<uint16_t> codes;
+  std::vector<int32_t> labels;
+  CountScratch(int64_t history, int64_t width)
+      : codes((history + kTileSteps) * width), labels(kTileSteps + 1) {}
+};
+
+// Counts the rows of sequences [s0, s1) for W neurons into local histograms.
+// bins_of(s, t, out) fills the W bins of row (s, t) and returns true on bad input;
+// label_seq(s) maps s to the sequence whose labels are used (the permutation test shuffles it).
+//
+// A tile of steps is binned row by row (contiguous in x, vectorised), then counted lane by lane
+// so that one lane's histogram stays in L1. A lane's history state, its last k bins as base-B
+// digits (newest lowest), is read straight off the k rows above: no chain from step to step.
+template <typename BinsOf, typename LabelSeq>
+void count_rows(const InfoShape& shape, int64_t s0, int64_t s1, int64_t width, const Labels& labels,
+                BinsOf bins_of, LabelSeq label_seq, uint32_t* transitions, uint32_t* joint,
+                CountScratch& scratch, bool& bad_x, bool& bad_label) {
+  const int64_t steps = shape.steps, classes = shape.classes, history = shape.history;
+  const int64_t bin_count = shape.bins;
+  const int64_t tcells = shape.transition_cells(), jcells = shape.joint_cells();
+  uint16_t* codes = scratch.codes.data();
+  int32_t* ybuf = scratch.labels.data();
+  for (int64_t s = s0; s < s1; ++s) {
+    const int64_t* ys = labels.data ? labels.data + label_seq(s) * labels.seq_stride : nullptr;
+    int32_t y_prev = 0;
+    for (int64_t t0 = 0; t0 < steps; t0 += kTileSteps) {
+      const int64_t rows = std::min(kTileSteps, steps - t0);
+      ybuf[0] = y_prev;
+      for (int64_t i = 0; i < rows; ++i) {
+        int64_t y = ys ? ys[(t0 + i) * labels.step_stride] : 0;
+        if (static_cast<uint64_t>(y) >= static_cast<uint64_t>(classes)) {
+          bad_label = true;
+          y = 0;
+        }
+        ybuf[i + 1] = static_cast<int32_t>(y);
+        bad_x |= bins_of(s, t0 + i, codes + (history + i) * width);
+      }
+      y_prev = ybuf[rows];
+      // Transitions (state at t-1, bin at t, label at t-1) for t >= history.
+      const int64_t first = std::max<int64_t>(0, history - t0);
+      if (history == 1) {
+        for (int64_t w = 0; w < width; ++w) {
+          uint32_t* lane = transitions + w * tcells;
+          for (int64_t i = first; i < rows; ++i)
+            ++lane[(codes[i * width + w] * bin_count + codes[(i + 1) * width + w]) * classes +
+                   ybuf[i]];
+        }
+      } else if (history > 1) {
+        for (int64_t w = 0; w < width; ++w) {
+          uint32_t* lane = transitions + w * tcells;
+          for (int64_t i = first; i < rows; ++i) {
+            int64_t state = 0;
+            for (int64_t j = 0; j < history; ++j) state = state * bin_count + codes[(i + j) * width + w];
+            ++lane[(state * bin_count + codes[(i + history) * width + w]) * classes + ybuf[i]];
+          }
+        }
+      }
+      for (int64_t i = 0; i < rows; ++i) {
+        if (!shape.step_outside_transitions(t0 + i)) continue;
+        const uint16_t* row = codes + (history + i) * width;
+        for (int64_t w = 0; w < width; ++w) ++joint[w * jcells + row[w] * classes + ybuf[i + 1]];
+      }
+      if (rows == kTileSteps && history > 0)  // carry the last k rows above the next tile
+        std::copy(codes + rows * width, codes + (rows + history) * width, codes);
+    }
+  }
+}
+
+// The (x_t, y_t) histogram = the transition histogram summed over next bins and older history,
+// plus the side histogram of the steps no transition starts from.
+template <typename count_t>
+void fold_joint(const InfoShape& shape, const count_t* transitions, count_t* joint) {
+  const int64_t classes = shape.classes, bins = shape.bins;
+  for (int64_t h = 0; h < shape.transition_cells() / (bins * classes); ++h) {
+    const int64_t current = h % bins;
+    for (int64_t x = 0; x < bins; ++x)
+      for (int64_t y = 0; y < classes; ++y)
+        joint[current * classes + y] += transitions[(h * bins + x) * classes + y];
+  }
+}
+
+struct Plan {
+  int64_t width, blocks, seq_chunks, seq_per_chunk;
+};
+
+Plan plan_tasks(const InfoShape& shape, int64_t bytes_per_neuron_extra = 0) {
+  const int64_t bytes = 4 * (shape.transition_cells() + shape.joint_cells()) + bytes_per_neuron_extra;
+  // Whole rows read contiguously are best when all histograms fit in L2; otherwise blocks of
+  // up to 64 neurons whose histograms fit comfortably.
+  int64_t width = 64;
+  while (width > 1 && width * bytes > kLocalHistogramBytes) width /= 2;
+  if (shape.neurons * bytes <= kL2Bytes) width = shape.neurons;
+  width = std::min<int64_t>(width, std::max<int64_t>(shape.neurons, 1));
+  Plan p;
+  p.width = width;
+  p.blocks = ceil_div(shape.neurons, width);
+  const int64_t wanted = 4 * num_threads();
+  p.seq_chunks = std::max<int64_t>(1, std::min(shape.sequences, ceil_div(wanted, p.blocks)));
+  p.seq_chunks = std::max(p.seq_chunks, ceil_div(shape.sequences * shape.steps, kMaxLocalRows));
+  p.seq_per_chunk = ceil_div(shape.sequences, p.seq_chunks);
+  return p;
+}
+
+
+
+
+// Per-neuron lo and scale of equal-width bins, for the W neurons of a block.
+void uniform_params(const Bins& b, int64_t n0, int64_t width, double* lo, double* scale) {
+  for (int64_t w = 0; w < width; ++w) {
+    const double* e = b.edges + (n0 + w) * (b.bins + 1);
+    lo[w] = e[0];
+    scale[w] = uniform_scale(e[0], e[b.bins], b.bins);
+  }
+}
+
+// Runs the counting pass; returns int64 (transitions [N][states*B*K], joint [N][B*K]).
+template <typename scalar_t>
+std::pair<at::Tensor, at::Tensor> count_all(const at::Tensor& x, const Labels& labels,
+                                            const Bins& b, const InfoShape& shape) {
+  const int64_t tcells = shape.transition_cells(), jcells = shape.joint_cells();
+  auto opts = at::TensorOptions().dtype(at::kLong);
+  at::Tensor transitions = at::zeros({shape.neurons, tcells}, opts);
+  at::Tensor joint = at::zeros({shape.neurons, jcells}, opts);
+  int64_t* t_out = transitions.data_ptr<int64_t>();
+  int64_t* j_out = joint.data_ptr<int64_t>();
+  const scalar_t* xp = x.data_ptr<scalar_t>();
+  const Plan plan = plan_tasks(shape);
+  bool bad_x = false, bad_label = false;
+
+#pragma omp parallel num_threads(num_threads()) reduction(|| : bad_x, bad_label)
+  {
+    std::vector<uint32_t> t_local(plan.width * tcells), j_local(plan.width * jcells);
+    CountScratch scratch(shape.history, plan.width);
+    std::vector<double> lo(plan.width), scale(plan.width);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t task = 0; task < plan.blocks * plan.seq_chunks; ++task) {
+      const int64_t n0 = (task / plan.seq_chunks) * plan.width;
+      const int64_t width = std::min(plan.width, shape.neurons - n0);
+      const int64_t s0 = (task % plan.seq_chunks) * plan.seq_per_chunk;
+      const int64_t s1 = std::min(shape.sequences, s0 + plan.seq_per_chunk);
+      if (s0 >= s1) continue;
+      std::fill(t_local.begin(), t_local.end(), 0u);
+      std::fill(j_local.begin(), j_local.end(), 0u);
+      if (b.uniform) uniform_params(b, n0, width, lo.data(), scale.data());
+      auto bins_of = [&](int64_t s, int64_t t, uint16_t* out) {
+        return bin_row(xp + (s * shape.steps + t) * shape.neurons + n0, n0, width, b, lo.data(),
+                       scale.data(), out);
+      };
+      count_rows(shape, s0, s1, width, labels, bins_of, [](int64_t s) { return s; },
+                 t_local.data(), j_local.data(), scratch, bad_x, bad_label);
+      for (int64_t i = 0; i < width * tcells; ++i) {
+        if (t_local[i] == 0) continue;
+#pragma omp atomic
+        t_out[n0 * tcells + i] += t_local[i];
+      }
+      for (int64_t i = 0; i < width * jcells; ++i) {
+        if (j_local[i] == 0) continue;
+#pragma omp atomic
+        j_out[n0 * jcells + i] += j_local[i];
+      }
+    }
+  }
+  raise_on_bad_input(bad_x, bad_label, shape.classes);
+  return {transitions, joint};
+}
+
+Bins make_bins(const at::Tensor& edges, bool uniform, const InfoShape& shape) {
+  return Bins{edges.data_ptr<double>(), uniform, shape.bins};
+}
+
+// Second pass of local TE: looks every transition up in the per-neuron table [N][states*B*K].
+template <typename scalar_t>
+void local_te_pass(const at::Tensor& x, const Labels& lab, const Bins& b, const InfoShape& shape,
+                   const double* table, scalar_t* out) {
+  const scalar_t* xp = x.data_ptr<scalar_t>();
+  const int64_t neurons = shape.neurons, tcells = shape.transition_cells();
+  const int64_t out_steps = shape.steps - shape.history;
+#pragma omp parallel num_threads(num_threads())
+  {
+    std::vector<uint16_t> bins(neurons);
+    std::vector<int64_t> state(neurons);
+    std::vector<double> lo(neurons), scale(neurons);
+    if (b.uniform) uniform_params(b, 0, neurons, lo.data(), scale.data());
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t s = 0; s < shape.sequences; ++s) {
+      const int64_t* ys = lab.data ? lab.data + s * lab.seq_stride : nullptr;
+      std::fill(state.begin(), state.end(), 0);
+      int64_t y_prev = 0;
+      for (int64_t t = 0; t < shape.steps; ++t) {
+        bin_row(xp + (s * shape.steps + t) * neurons, 0, neurons, b, lo.data(), scale.data(),
+                bins.data());
+        for (int64_t n = 0; n < neurons; ++n) {
+          const int64_t cell = (state[n] * shape.bins + bins[n]) * shape.classes + y_prev;
+          if (t >= shape.history)
+            out[(s * out_steps + t - shape.history) * neurons + n] =
+                static_cast<scalar_t>(table[n * tcells + cell]);
+          state[n] = (state[n] * shape.bins + bins[n]) % shape.states;
+        }
+        y_prev = ys ? ys[t * lab.step_stride] : 0;
+      }
+    }
+  }
+}
+
+// Permutation pass: the codes of a neuron block are computed once and recounted per permutation.
+template <typename scalar_t>
+void permutation_pass(const at::Tensor& x, const Labels& lab, const Bins& b,
+                      const InfoShape& shape, const Plan& plan, const int64_t* perm_p,
+                      int64_t num_perms, int64_t perm_chunks, int64_t perms_per_chunk,
+                      double unit, bool miller_madow, double* mi_p, double* te_p, bool& bad_x,
+                      bool& bad_label) {
+  const int64_t rows = shape.sequences * shape.steps, history = shape.history;
+  const int64_t tcells = shape.transition_cells(), jcells = shape.joint_cells();
+  bool any_bad_x = false, any_bad_label = false;
+  const scalar_t* xp = x.data_ptr<scalar_t>();
+#pragma omp parallel num_threads(num_threads()) reduction(|| : any_bad_x, any_bad_label)
+  {
+    std::vector<uint16_t> codes(rows * plan.width);
+    std::vector<uint32_t> t_local(plan.width * tcells), j_local(plan.width * jcells);
+    CountScratch scratch(shape.history, plan.width);
+    std::vector<double> lo(plan.width), scale(plan.width);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t task = 0; task < plan.blocks * perm_chunks; ++task) {
+      const int64_t n0 = (task / perm_chunks) * plan.width;
+      const int64_t width = std::min(plan.width, shape.neurons - n0);
+      const int64_t p0 = (task % perm_chunks) * perms_per_chunk;
+      const int64_t p1 = std::min(num_perms, p0 + perms_per_chunk);
+      if (p0 >= p1) continue;
+      if (b.uniform) uniform_params(b, n0, width, lo.data(), scale.data());
+      for (int64_t r = 0; r < rows; ++r) {
+        any_bad_x |= bin_row(xp + r * shape.neurons + n0, n0, width, b, lo.data(), scale.data(),
+                             codes.data() + r * width);
+      }
+      auto bins_of = [&](int64_t s, int64_t t, uint16_t* out) {
+        const uint16_t* c = codes.data() + (s * shape.steps + t) * width;
+        std::copy(c, c + width, out);
+        return false;
+      };
+      for (int64_t p = p0; p < p1; ++p) {
+        std::fill(t_local.begin(), t_local.end(), 0u);
+        std::fill(j_local.begin(), j_local.end(), 0u);
+        const int64_t* perm = perm_p + p * shape.sequences;
+        count_rows(shape, 0, shape.sequences, width, lab, bins_of,
+                   [perm](int64_t s) { return perm[s]; }, t_local.data(), j_local.data(),
+                   scratch, any_bad_x, any_bad_label);
+        for (int64_t w = 0; w < width; ++w) {
+          uint32_t* tw = t_local.data() + w * tcells;
+          uint32_t* jw = j_local.data() + w * jcells;
+          if (history > 0) fold_joint(shape, tw, jw);
+          double h, mi;
+          entropy_and_mi(jw, shape.bins, shape.classes, miller_madow, &h, &mi);
+          mi_p[p * shape.neurons + n0 + w] = unit * mi;
+          if (history > 0)
+            te_p[p * shape.neurons + n0 + w] =
+                unit * transfer_entropy(tw, shape.states, shape.bins, shape.classes,
+                                        miller_madow);
+        }
+      }
+    }
+  }
+  bad_x = any_bad_x;
+  bad_label = any_bad_label;
+}
+
+// ---- ops ---------------------------------------------------------------------------------
+
+template <typename scalar_t>
+bool range_pass(const at::Tensor& x, int64_t rows, int64_t n, at::Tensor& lo, at::Tensor& hi) {
+  bool bad = false;
+  const scalar_t* xp = x.data_ptr<scalar_t>();
+  const int threads = num_threads();
+  std::vector<scalar_t> mins(threads * n, std::numeric_limits<scalar_t>::infinity());
+  std::vector<scalar_t> maxs(threads * n, -std::numeric_limits<scalar_t>::infinity());
+#pragma omp parallel num_threads(threads) reduction(|| : bad)
+  {
+    scalar_t* mn = mins.data() + omp_get_thread_num() * n;
+    scalar_t* mx = maxs.data() + omp_get_thread_num() * n;
+    std::vector<scalar_t> nonfinite(n, 0);  // v - v stays 0 unless some v is NaN or Inf
+#pragma omp for schedule(static)
+    for (int64_t r = 0; r < rows; ++r) {
+      const scalar_t* row = xp + r * n;
+      for (int64_t j = 0; j < n; ++j) {
+        const scalar_t v = row[j];
+        nonfinite[j] += v - v;
+        mn[j] = v < mn[j] ? v : mn[j];
+        mx[j] = v > mx[j] ? v : mx[j];
+      }
+    }
+    for (int64_t j = 0; j < n; ++j) bad |= nonfinite[j] != 0;
+  }
+  double* lp = lo.data_ptr<double>();
+  double* hp = hi.data_ptr<double>();
+  for (int64_t j = 0; j < n; ++j) {
+    scalar_t a = mins[j], z = maxs[j];
+    for (int t = 1; t < threads; ++t) {
+      a = std::min(a, mins[t * n + j]);
+      z = std::max(z, maxs[t * n + j]);
+    }
+    lp[j] = a;
+    hp[j] = z;
+  }
+  return bad;
+}
+
+// Per-neuron (last dim) min and max in float64, raising on NaN/Inf: one pass.
+std::tuple<at::Tensor, at::Tensor> neuron_range_cpu(const at::Tensor& x_in) {
+  check_float(x_in, "x");
+  PYPRUNE_CHECK_VALUE(x_in.dim() >= 1, "'x' must have at least one dimension");
+  const at::Tensor x = x_in.contiguous();
+  const int64_t n = x.size(-1);
+  const int64_t rows = n == 0 ? 0 : x.numel() / n;
+  PYPRUNE_CHECK_VALUE(rows > 0 || n == 0, "'x' has no samples (shape ", x.sizes(), ")");
+  auto opts = at::TensorOptions().dtype(at::kDouble);
+  at::Tensor lo = at::empty({n}, opts), hi = at::empty({n}, opts);
+  bool bad = false;
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "neuron_range",
+                             [&] { bad = range_pass<scalar_t>(x, rows, n, lo, hi); });
+  PYPRUNE_CHECK_VALUE(!bad, "'x' contains NaN or Inf");
+  return {lo, hi};
+}
+
+std::tuple<at::Tensor, at::Tensor> info_counts_cpu(const at::Tensor& x_in,
+                                                   const c10::optional<at::Tensor>& labels_in,
+                                                   const at::Tensor& edges_in, bool uniform,
+                                                   int64_t num_classes, int64_t history) {
+  const at::Tensor x = x_in.contiguous(), edges = edges_in.contiguous();
+  const InfoShape shape = make_shape(x, edges, num_classes, history);
+  c10::optional<at::Tensor> labels;
+  if (labels_in) labels = labels_in->contiguous();
+  const Labels lab = make_labels(labels, shape);
+  const Bins b = make_bins(edges, uniform, shape);
+  std::pair<at::Tensor, at::Tensor> counts;
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "info_counts",
+                             [&] { counts = count_all<scalar_t>(x, lab, b, shape); });
+  auto [transitions, joint] = counts;
+  int64_t* tp = transitions.data_ptr<int64_t>();
+  int64_t* jp = joint.data_ptr<int64_t>();
+  if (history > 0) {
+#pragma omp parallel for num_threads(num_threads())
+    for (int64_t n = 0; n < shape.neurons; ++n)
+      fold_joint(shape, tp + n * shape.transition_cells(), jp + n * shape.joint_cells());
+  }
+  const int64_t states = history > 0 ? shape.states : 0;
+  return {joint.view({shape.neurons, shape.bins, shape.classes}),
+          transitions.view({shape.neurons, states, shape.bins, shape.classes})};
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> info_scores_cpu(const at::Tensor& joint_in,
+                                                               const at::Tensor& transitions_in,
+                                                               double log_base,
+                                                               bool miller_madow) {
+  check_dtype(joint_in, at::kLong, "joint_counts");
+  check_dtype(transitions_in, at::kLong, "transition_counts");
+  check_dim(joint_in, 3, "joint_counts");
+  check_dim(transitions_in, 4, "transition_counts");
+  check_base(log_base);
+  const at::Tensor joint = joint_in.contiguous(), transitions = transitions_in.contiguous();
+  const int64_t n = joint.size(0), states = transitions.size(1);
+  const int32_t bins = joint.size(1), classes = joint.size(2);
+  PYPRUNE_CHECK_VALUE(transitions.size(0) == n && transitions.size(2) == bins &&
+                          transitions.size(3) == classes,
+                      "'transition_counts' ", transitions.sizes(), " does not match 'joint_counts' ",
+                      joint.sizes());
+  auto opts = at::TensorOptions().dtype(at::kDouble);
+  at::Tensor h = at::empty({n}, opts), mi = at::empty({n}, opts), te = at::zeros({n}, opts);
+  const double unit = 1.0 / std::log(log_base);
+  const int64_t* jp = joint.data_ptr<int64_t>();
+  const int64_t* tp = transitions.data_ptr<int64_t>();
+  double *hp = h.data_ptr<double>(), *mp = mi.data_ptr<double>(), *ep = te.data_ptr<double>();
+#pragma omp parallel for schedule(dynamic, 4) num_threads(num_threads())
+  for (int64_t i = 0; i < n; ++i) {
+    entropy_and_mi(jp + i * bins * classes, bins, classes, miller_madow, hp + i, mp + i);
+    hp[i] *= unit;
+    mp[i] *= unit;
+    if (states > 0)
+      ep[i] = unit * transfer_entropy(tp + i * states * bins * classes, states, bins, classes,
+                                      miller_madow);
+  }
+  return {h, mi, te};
+}
+
+at::Tensor info_local_te_cpu(const at::Tensor& x_in, const c10::optional<at::Tensor>& labels_in,
+                             const at::Tensor& edges_in, bool uniform, int64_t num_classes,
+                             int64_t history, double log_base) {
+  PYPRUNE_CHECK_VALUE(history >= 1, "'history' must be >= 1, got ", history);
+  check_base(log_base);
+  const at::Tensor x = x_in.contiguous(), edges = edges_in.contiguous();
+  const InfoShape shape = make_shape(x, edges, num_classes, history);
+  c10::optional<at::Tensor> labels;
+  if (labels_in) labels = labels_in->contiguous();
+  const Labels lab = make_labels(labels, shape);
+  const at::Tensor transitions = std::get<1>(
+      info_counts_cpu(x, labels, edges, uniform, num_classes, history));
+  const int64_t tcells = shape.transition_cells();
+  at::Tensor table = at::empty({shape.neurons, tcells}, at::TensorOptions().dtype(at::kDouble));
+  const int64_t* tp = transitions.data_ptr<int64_t>();
+  double* table_p = table.data_ptr<double>();
+  const double unit = 1.0 / std::log(log_base);
+#pragma omp parallel for num_threads(num_threads())
+  for (int64_t n = 0; n < shape.neurons; ++n) {
+    local_transfer_entropy_table(tp + n * tcells, shape.states, shape.bins, shape.classes,
+                                 table_p + n * tcells);
+    for (int64_t i = 0; i < tcells; ++i) table_p[n * tcells + i] *= unit;
+  }
+  const int64_t out_steps = std::max<int64_t>(shape.steps - history, 0);
+  at::Tensor out = at::empty({shape.sequences, out_steps, shape.neurons}, x.options());
+  const Bins b = make_bins(edges, uniform, shape);
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "info_local_te", [&] {
+    local_te_pass<scalar_t>(x, lab, b, shape, table_p, out.data_ptr<scalar_t>());
+  });
+  return out;
+}
+
+// Null distribution of MI and TE under label permutations across sequences: perms [P, S] gives,
+// for permutation p, the sequence whose labels sequence s gets. x is binned once per neuron block
+// (kept as uint16 codes) and recounted per permutation.
+std::tuple<at::Tensor, at::Tensor> info_permutation_null_cpu(
+    const at::Tensor& x_in, const at::Tensor& labels_in, const at::Tensor& edges_in, bool uniform,
+    int64_t num_classes, int64_t history, const at::Tensor& perms_in, double log_base,
+    bool miller_madow) {
+  const at::Tensor x = x_in.contiguous(), edges = edges_in.contiguous();
+  const at::Tensor labels = labels_in.contiguous(), perms = perms_in.contiguous();
+  const InfoShape shape = make_shape(x, edges, num_classes, history);
+  check_base(log_base);
+  check_dtype(perms, at::kLong, "perms");
+  check_dim(perms, 2, "perms");
+  PYPRUNE_CHECK_VALUE(perms.size(1) == shape.sequences, "'perms' must be [P, S] with S = ",
+                      shape.sequences, ", got ", perms.sizes());
+  PYPRUNE_CHECK_VALUE(
+      perms.numel() == 0 || (perms.min().item<int64_t>() >= 0 &&
+                             perms.max().item<int64_t>() < shape.sequences),
+      "'perms' entries must lie in [0, S)");
+  const Labels lab = make_labels(labels, shape);
+  const int64_t num_perms = perms.size(0);
+  const int64_t rows = shape.sequences * shape.steps;
+  const Bins b = make_bins(edges, uniform, shape);
+  // The codes of a block are reused by every permutation: keep blocks narrow enough that
+  // codes + histograms stay modest.
+  Plan plan = plan_tasks(shape, 2 * rows);
+  plan.seq_chunks = 1;
+  const int64_t perm_chunks =
+      std::max<int64_t>(1, std::min(num_perms, ceil_div(4 * num_threads(), plan.blocks)));
+  const int64_t perms_per_chunk = ceil_div(std::max<int64_t>(num_perms, 1), perm_chunks);
+  auto opts = at::TensorOptions().dtype(at::kDouble);
+  at::Tensor mi_null = at::empty({num_perms, shape.neurons}, opts);
+  at::Tensor te_null = at::zeros({num_perms, shape.neurons}, opts);
+  const double unit = 1.0 / std::log(log_base);
+  bool bad_x = false, bad_label = false;
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "info_permutation_null", [&] {
+    permutation_pass<scalar_t>(x, lab, b, shape, plan, perms.data_ptr<int64_t>(), num_perms,
+                               perm_chunks, perms_per_chunk, unit, miller_madow,
+                               mi_null.data_ptr<double>(), te_null.data_ptr<double>(), bad_x,
+                               bad_label);
+  });
+  raise_on_bad_input(bad_x, bad_label, shape.classes);
+  return {mi_null, te_null};
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(pyprune, CPU, m) {
+  m.impl("neuron_range", &neuron_range_cpu);
+  m.impl("info_counts", &info_counts_cpu);
+  m.impl("info_scores", &info_scores_cpu);
+  m.impl("info_local_te", &info_local_te_cpu);
+  m.impl("info_permutation_null", &info_permutation_null_cpu);
+}
+
+}  // namespace pyprune

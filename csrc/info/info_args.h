@@ -1,0 +1,62 @@
+// Argument parsing shared by the CPU and CUDA bindings of the information ops.
+#pragma once
+
+#include <torch/types.h>
+
+#include <cmath>
+
+#include "common/checks.h"
+#include "info/info_shape.h"
+
+namespace pyprune {
+
+inline InfoShape make_shape(const at::Tensor& x, const at::Tensor& edges, int64_t num_classes,
+                     int64_t history) {
+  check_float(x, "x");
+  check_dim(x, 3, "x");
+  check_dtype(edges, at::kDouble, "edges");
+  check_dim(edges, 2, "edges");
+  PYPRUNE_CHECK_VALUE(edges.size(0) == x.size(2), "'edges' must have one row per neuron (",
+                      x.size(2), "), got ", edges.size(0));
+  PYPRUNE_CHECK_VALUE(edges.size(1) >= 3, "'bins' must be >= 2, got ", edges.size(1) - 1);
+  PYPRUNE_CHECK_VALUE(num_classes >= 1, "'num_classes' must be >= 1, got ", num_classes);
+  PYPRUNE_CHECK_VALUE(history >= 0, "'history' must be >= 0, got ", history);
+  PYPRUNE_CHECK_VALUE(edges.size(1) - 1 <= 65536, "'bins' must be <= 65536, got ",
+                      edges.size(1) - 1);
+  InfoShape shape{x.size(0), x.size(1), x.size(2), static_cast<int32_t>(edges.size(1) - 1),
+                  static_cast<int32_t>(num_classes), static_cast<int32_t>(history), 1};
+  const double cells = std::pow(static_cast<double>(shape.bins), history + 1) * num_classes;
+  PYPRUNE_CHECK_VALUE(cells <= (1 << 26), "bins^(history+1) * num_classes = ", cells,
+                      " histogram cells per neuron is too many (limit 2^26)");
+  for (int64_t i = 0; i < history; ++i) shape.states *= shape.bins;
+  return shape;
+}
+
+// Labels [S] (one per sequence) or [S, T] int64, or none (every label 0).
+inline void parse_labels(const c10::optional<at::Tensor>& labels, const InfoShape& shape,
+                         const int64_t*& data, int64_t& seq_stride, int64_t& step_stride) {
+  data = nullptr;
+  seq_stride = step_stride = 0;
+  if (!labels) return;
+  const at::Tensor& y = *labels;
+  check_dtype(y, at::kLong, "labels");
+  PYPRUNE_CHECK_VALUE(
+      (y.dim() == 1 || (y.dim() == 2 && y.size(1) == shape.steps)) && y.size(0) == shape.sequences,
+      "'labels' must be [S] or [S, T] = [", shape.sequences, ", ", shape.steps, "], got ",
+      y.sizes());
+  PYPRUNE_CHECK_VALUE(y.is_contiguous(), "'labels' must be contiguous");
+  data = y.data_ptr<int64_t>();
+  seq_stride = y.dim() == 2 ? shape.steps : 1;
+  step_stride = y.dim() == 2 ? 1 : 0;
+}
+
+inline void check_base(double base) {
+  PYPRUNE_CHECK_VALUE(base > 0 && base != 1, "'base' must be > 0 and != 1, got ", base);
+}
+
+inline void raise_on_bad_input(bool bad_x, bool bad_label, int64_t classes) {
+  PYPRUNE_CHECK_VALUE(!bad_x, "'x' contains NaN or Inf");
+  PYPRUNE_CHECK_VALUE(!bad_label, "'labels' must lie in [0, num_classes) = [0, ", classes, ")");
+}
+
+}  // namespace pyprune

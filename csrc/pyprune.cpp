@@ -1,0 +1,36 @@
+// Every op schema of pyprune_ext, in one place. Device files add implementations with
+// TORCH_LIBRARY_IMPL(pyprune, CPU/CUDA, m); pyprune_ext/_ops.py adds fake kernels (torch.compile)
+// and autograd. The math of each op is in SPEC.md and the docstrings of the Python wrappers.
+#include <Python.h>
+#include <torch/library.h>
+
+TORCH_LIBRARY(pyprune, m) {
+  // ---- information scores (SPEC section 1) ----
+  // x [..., N] -> per-neuron (min, max) over all leading dims, float64; raises on NaN/Inf.
+  m.def("neuron_range(Tensor x) -> (Tensor, Tensor)");
+  // x [S, T, N], labels [S] or [S, T] int64 (None: one class), edges [N, B+1] float64.
+  // -> joint counts [N, B, K] of (x_t, y_t) and transition counts [N, B^history, B, K] of
+  //    (own history, x_{t+1}, y_t) inside each sequence; history 0 counts no transitions.
+  m.def(
+      "info_counts(Tensor x, Tensor? labels, Tensor edges, bool uniform, int num_classes, "
+      "int history) -> (Tensor, Tensor)");
+  // counts -> (entropy [N], mutual information [N], transfer entropy [N]) in float64.
+  m.def(
+      "info_scores(Tensor joint_counts, Tensor transition_counts, float base, bool miller_madow)"
+      " -> (Tensor, Tensor, Tensor)");
+  // Pointwise TE of every transition: [S, T - history, N] in x's dtype.
+  m.def(
+      "info_local_te(Tensor x, Tensor? labels, Tensor edges, bool uniform, int num_classes, "
+      "int history, float base) -> Tensor");
+  // MI and TE [P, N] with the labels of sequence perms[p, s] given to sequence s.
+  m.def(
+      "info_permutation_null(Tensor x, Tensor labels, Tensor edges, bool uniform, "
+      "int num_classes, int history, Tensor perms, float base, bool miller_madow) "
+      "-> (Tensor, Tensor)");
+}
+
+// `import pyprune_ext._C` runs the static registrations above; the module itself is empty.
+extern "C" PyObject* PyInit__C(void) {
+  static struct PyModuleDef module_def = {PyModuleDef_HEAD_INIT, "_C", nullptr, -1, nullptr};
+  return PyModule_Create(&module_def);
+}

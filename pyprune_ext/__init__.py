@@ -1,0 +1,15 @@
+"""pyprune_ext: fast C++/CUDA ops for neural-network pruning.
+
+Information scores of neurons (MI, TE, entropy), with a pure NumPy reference in
+``pyprune_ext.reference``.
+"""
+from . import reference
+from ._ops import ops
+from .info import (InfoAccumulator, InfoScores, PermutationTest, bin_edges, entropy,
+                   information_scores, mutual_information, permutation_test, transfer_entropy)
+
+__version__ = "0.1.0"
+
+__all__ = ["ops", "reference", "InfoAccumulator", "InfoScores", "PermutationTest", "bin_edges",
+           "entropy", "information_scores", "mutual_information", "permutation_test",
+           "transfer_entropy"]

@@ -1,0 +1,50 @@
+"""Loads the compiled ops (torch.ops.pyprune.*) and registers their fake kernels.
+
+Fake kernels describe output shapes and dtypes without computing, so the ops trace under
+torch.compile and pass torch.library.opcheck. This module is the lowest Python floor: the family
+wrappers call `ops.<name>` and nothing here imports from above.
+"""
+import torch
+
+from . import _C  # noqa: F401  (importing runs the C++ op registrations)
+
+ops = torch.ops.pyprune
+
+
+def _f64(like, *shape):
+    return like.new_empty(shape, dtype=torch.float64)
+
+
+def _i64(like, *shape):
+    return like.new_empty(shape, dtype=torch.int64)
+
+
+@torch.library.register_fake("pyprune::neuron_range")
+def _(x):
+    return _f64(x, x.shape[-1]), _f64(x, x.shape[-1])
+
+
+@torch.library.register_fake("pyprune::info_counts")
+def _(x, labels, edges, uniform, num_classes, history):
+    _, _, n = x.shape
+    bins = edges.shape[1] - 1
+    states = bins**history if history > 0 else 0
+    return _i64(x, n, bins, num_classes), _i64(x, n, states, bins, num_classes)
+
+
+@torch.library.register_fake("pyprune::info_scores")
+def _(joint_counts, transition_counts, base, miller_madow):
+    n = joint_counts.shape[0]
+    return _f64(joint_counts, n), _f64(joint_counts, n), _f64(joint_counts, n)
+
+
+@torch.library.register_fake("pyprune::info_local_te")
+def _(x, labels, edges, uniform, num_classes, history, base):
+    s, t, n = x.shape
+    return x.new_empty((s, max(t - history, 0), n))
+
+
+@torch.library.register_fake("pyprune::info_permutation_null")
+def _(x, labels, edges, uniform, num_classes, history, perms, base, miller_madow):
+    p, n = perms.shape[0], x.shape[2]
+    return _f64(x, p, n), _f64(x, p, n)

@@ -1,0 +1,132 @@
+"""Pure NumPy reference of every op, written to be read, not to be fast.
+
+Tests and the bench suite compare the compiled ops against these functions. They take and return
+NumPy arrays (float64) and follow SPEC.md literally: probabilities, not the count identities the
+kernels use.
+"""
+import numpy as np
+
+# ---- information scores (SPEC section 1) -------------------------------------------------
+
+
+def uniform_edges(x2d, bins):
+    """Equal-width edges [N, B+1] over each column's [min, max]."""
+    lo, hi = x2d.min(axis=0).astype(np.float64), x2d.max(axis=0).astype(np.float64)
+    edges = lo[:, None] + (hi - lo)[:, None] * (np.arange(bins + 1) / bins)
+    edges[:, -1] = hi
+    return edges
+
+
+def bin_values(x, edges, uniform):
+    """Bin index of every value of x [..., N] with the per-neuron edges [N, B+1] (see binning.h)."""
+    x = np.asarray(x, dtype=np.float64)
+    bins = edges.shape[1] - 1
+    if uniform:
+        lo, hi = edges[:, 0], edges[:, -1]
+        width = hi - lo
+        scale = np.divide(bins, width, out=np.zeros_like(width), where=width > 0)
+        return np.floor(np.clip((x - lo) * scale, 0, bins - 1)).astype(np.int64)
+    out = np.empty(x.shape, dtype=np.int64)
+    for n in range(edges.shape[0]):
+        out[..., n] = np.searchsorted(edges[n, 1:-1], x[..., n], side="right")
+    return out
+
+
+def _entropy(p):
+    p = p[p > 0]
+    return -np.sum(p * np.log(p))
+
+
+def _occupied(p):
+    return np.count_nonzero(p)
+
+
+def _as_sequences(x, labels):
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim == 2:
+        x = x[:, None, :]
+    s, t, _ = x.shape
+    y = np.zeros((s, t), dtype=np.int64) if labels is None else np.asarray(labels, dtype=np.int64)
+    if y.ndim == 1:
+        y = np.repeat(y[:, None], t, axis=1)
+    return x, y
+
+
+def information_scores(x, labels, num_classes, bins=8, history=1, base=2.0, miller_madow=False,
+                       edges=None, uniform=True):
+    """(entropy [N], MI [N], TE [N] or None) with the definitions of SPEC section 1.
+
+    x [S, T, N] or [M, N]; labels [S, T], [S] or None; edges [N, B+1] (default: equal-width).
+    """
+    x, y = _as_sequences(x, labels)
+    s, t, n = x.shape
+    if edges is None:
+        edges = uniform_edges(x.reshape(-1, n), bins)
+        uniform = True
+    bins = edges.shape[1] - 1
+    codes = bin_values(x, edges, uniform)
+    k = num_classes
+    h_out, mi_out, te_out = np.zeros(n), np.zeros(n), np.zeros(n)
+    unit = 1.0 / np.log(base)
+    for i in range(n):
+        c = codes[:, :, i]
+        # Entropy and MI from every (x_t, y_t).
+        pxy = np.zeros((bins, k))
+        np.add.at(pxy, (c.ravel(), y.ravel()), 1)
+        total = pxy.sum()
+        pxy /= total
+        px, py = pxy.sum(1), pxy.sum(0)
+        h = _entropy(px)
+        mi = max(_entropy(px) + _entropy(py) - _entropy(pxy.ravel()), 0.0)
+        if miller_madow:
+            h += (_occupied(px) - 1) / (2 * total)
+            mi += (_occupied(px) + _occupied(py) - _occupied(pxy) - 1) / (2 * total)
+        h_out[i], mi_out[i] = h * unit, mi * unit
+        if history == 0 or x.shape[1] <= history:
+            continue
+        # TE from the transitions inside each sequence: state = last `history` bins.
+        state = np.zeros((s, t - history), dtype=np.int64)
+        for lag in range(history):  # oldest first, so the newest bin is the lowest digit
+            state = state * bins + c[:, lag:t - history + lag]
+        nxt = c[:, history:]
+        src = y[:, history - 1:t - 1]
+        p = np.zeros((bins**history, bins, k))
+        np.add.at(p, (state.ravel(), nxt.ravel(), src.ravel()), 1)
+        total = p.sum()
+        p /= total
+        p_hy = p.sum(axis=1, keepdims=True)     # p(h, y)
+        p_hx = p.sum(axis=2, keepdims=True)     # p(h, x')
+        p_h = p.sum(axis=(1, 2), keepdims=True)  # p(h)
+        mask = p > 0
+        ratio = (p * p_h)[mask] / (p_hy * p_hx)[mask]
+        te = max(np.sum(p[mask] * np.log(ratio)), 0.0)
+        if miller_madow:
+            te += (_occupied(p_hx) + _occupied(p_hy) - _occupied(p) - _occupied(p_h)) / (2 * total)
+        te_out[i] = te * unit
+    return h_out, mi_out, (te_out if history > 0 and x.shape[1] > history else None)
+
+
+def local_transfer_entropy(x, labels, num_classes, bins=8, history=1, base=2.0, edges=None,
+                           uniform=True):
+    """Pointwise TE of every transition: [S, T - history, N]."""
+    x, y = _as_sequences(x, labels)
+    s, t, n = x.shape
+    if edges is None:
+        edges = uniform_edges(x.reshape(-1, n), bins)
+        uniform = True
+    bins = edges.shape[1] - 1
+    codes = bin_values(x, edges, uniform)
+    out = np.zeros((s, t - history, n))
+    for i in range(n):
+        c = codes[:, :, i]
+        state = np.zeros((s, t - history), dtype=np.int64)
+        for lag in range(history):
+            state = state * bins + c[:, lag:t - history + lag]
+        nxt, src = c[:, history:], y[:, history - 1:t - 1]
+        p = np.zeros((bins**history, bins, num_classes))
+        np.add.at(p, (state, nxt, src), 1)
+        p_h, p_hx, p_hy = p.sum(axis=(1, 2)), p.sum(axis=2), p.sum(axis=1)
+        cond_full = p[state, nxt, src] / p_hy[state, src]
+        cond_own = p_hx[state, nxt] / p_h[state]
+        out[:, :, i] = np.log(cond_full / cond_own) / np.log(base)
+    return out
