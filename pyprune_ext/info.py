@@ -177,6 +177,7 @@ def information_scores(x, labels=None, num_classes=None, *, bins=8, binning="uni
         >>> s.transfer_entropy.shape
         torch.Size([128])
     """
+    check_float(x, "x", ndims=(2, 3))
     with_te = x.dim() == 3 and history > 0
     x, labels, k, history, edges, uniform = _prepare(
         x, labels, num_classes, bins, binning, edges, history if with_te else 0, need_steps=with_te)
@@ -217,6 +218,7 @@ def transfer_entropy(x, labels, num_classes=None, *, bins=8, binning="uniform", 
     """
     if labels is None:
         raise TypeError("'labels' is required for transfer_entropy")
+    check_int(history, "history", minimum=1)
     if not local:
         return information_scores(x, labels, num_classes, bins=bins, binning=binning, edges=edges,
                                   history=history, base=base,

@@ -1,0 +1,51 @@
+"""Information scores, MI + TE together (history 1, float32), at the issue's two shapes."""
+import pytest
+import torch
+
+import pyprune_ext as pp
+from pyprune_ext import reference as ref
+
+from conftest import run, scaled
+from peers import info_scores_torch
+
+SHAPES = scaled([  # (N, S, T, B, K)
+    (128, 2000, 100, 8, 10),
+    (1024, 1000, 100, 16, 10),
+], axis=1)
+
+_cache = {}
+
+
+def data(shape):
+    if shape not in _cache:
+        _cache.clear()
+        n, s, t, b, k = shape
+        g = torch.Generator().manual_seed(0)
+        x = torch.randn(s, t, n, generator=g)
+        y = torch.randint(0, k, (s, t), generator=g)
+        _cache[shape] = (x, y)
+    return _cache[shape]
+
+
+def group(shape):
+    n, s, t, b, k = shape
+    return f"info MI+TE N={n} S={s} T={t} B={b} K={k} ({s * t * n * 4 / 2**20:.0f} MiB)"
+
+
+@pytest.mark.parametrize("impl", ["reference", "torch", "ours"])
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: f"N{s[0]}")
+def test_info_scores(benchmark, shape, impl):
+    n, s, t, b, k = shape
+    x, y = data(shape)
+    benchmark.group = group(shape)
+    benchmark.extra_info["bytes"] = x.numel() * 4
+    if impl == "reference":
+        result = run(benchmark, lambda: ref.information_scores(x.numpy(), y.numpy(), k, bins=b),
+                     slow=True)
+        mi, te = result[1], result[2]
+    elif impl == "torch":
+        mi, te = run(benchmark, info_scores_torch, x, y, k, b)
+    else:
+        scores = run(benchmark, lambda: pp.information_scores(x, y, k, bins=b))
+        mi, te = scores.mutual_information, scores.transfer_entropy
+    assert len(mi) == n and len(te) == n

@@ -1,0 +1,194 @@
+// CUDA implementations of the information ops: argument checks, output allocation and the stream,
+// around the pure-CUDA kernels of info_kernels.cu. Built only when setup.py builds CUDA.
+#include <c10/cuda/CUDAException.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+#include <torch/library.h>
+#include <torch/types.h>
+
+#include "info/cuda/info_kernels.h"
+#include "info/info_args.h"
+
+namespace pyprune {
+namespace {
+
+void check_cuda_inputs(const at::Tensor& x, const c10::optional<at::Tensor>& labels,
+                       const at::Tensor& edges) {
+  if (labels) check_same_device(*labels, x, "labels", "x");
+  check_same_device(edges, x, "edges", "x");
+}
+
+cuda::LabelView label_view(const c10::optional<at::Tensor>& labels, const InfoShape& shape,
+                           const int64_t* perm = nullptr) {
+  cuda::LabelView view{nullptr, 0, 0, perm};
+  parse_labels(labels, shape, view.data, view.seq_stride, view.step_stride);
+  return view;
+}
+
+// Transition and side counts of x (side = the steps no transition starts from), raising on bad
+// input; perm (optional) reassigns the labels of sequences.
+std::pair<at::Tensor, at::Tensor> count_cuda(const at::Tensor& x, const c10::optional<at::Tensor>& labels,
+                                             const at::Tensor& edges, bool uniform,
+                                             const InfoShape& shape, const int64_t* perm) {
+  auto opts = x.options().dtype(at::kLong);
+  at::Tensor transitions = at::zeros({shape.neurons, shape.transition_cells()}, opts);
+  at::Tensor side = at::zeros({shape.neurons, shape.joint_cells()}, opts);
+  at::Tensor flags = at::zeros({2}, x.options().dtype(at::kInt));
+  const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
+  const cuda::LabelView view = label_view(labels, shape, perm);
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "info_counts_cuda", [&] {
+    cuda::info_counts<scalar_t>(x.data_ptr<scalar_t>(), view, edges.data_ptr<double>(), uniform,
+                                shape, transitions.data_ptr<int64_t>(), side.data_ptr<int64_t>(),
+                                flags.data_ptr<int>(), stream);
+  });
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+  const at::Tensor host_flags = flags.cpu();
+  raise_on_bad_input(host_flags[0].item<int>() != 0, host_flags[1].item<int>() != 0,
+                     shape.classes);
+  return {transitions, side};
+}
+
+// (x_t, y_t) counts = transitions summed over the next bin and the older history digits + side.
+at::Tensor fold_joint(const at::Tensor& transitions, const at::Tensor& side, const InfoShape& shape) {
+  at::Tensor joint = side.view({shape.neurons, shape.bins, shape.classes});
+  if (shape.history == 0) return joint;
+  return joint + transitions.view({shape.neurons, shape.states / shape.bins, shape.bins, shape.bins,
+                                   shape.classes})
+                     .sum({1, 3});
+}
+
+std::tuple<at::Tensor, at::Tensor> neuron_range_cuda(const at::Tensor& x_in) {
+  check_float(x_in, "x");
+  PYPRUNE_CHECK_VALUE(x_in.dim() >= 1, "'x' must have at least one dimension");
+  const c10::cuda::CUDAGuard guard(x_in.device());
+  const at::Tensor x = x_in.reshape({-1, x_in.size(-1)});
+  PYPRUNE_CHECK_VALUE(x.size(0) > 0 || x.size(1) == 0, "'x' has no samples (shape ", x_in.sizes(), ")");
+  PYPRUNE_CHECK_VALUE(x.size(1) == 0 || at::isfinite(x).all().item<bool>(), "'x' contains NaN or Inf");
+  if (x.size(1) == 0) {
+    auto empty = x.new_empty({0}, x.options().dtype(at::kDouble));
+    return {empty, empty.clone()};
+  }
+  auto [lo, hi] = at::aminmax(x, 0);
+  return {lo.to(at::kDouble), hi.to(at::kDouble)};
+}
+
+std::tuple<at::Tensor, at::Tensor> info_counts_cuda(const at::Tensor& x_in,
+                                                    const c10::optional<at::Tensor>& labels_in,
+                                                    const at::Tensor& edges_in, bool uniform,
+                                                    int64_t num_classes, int64_t history) {
+  const c10::cuda::CUDAGuard guard(x_in.device());
+  check_cuda_inputs(x_in, labels_in, edges_in);
+  const at::Tensor x = x_in.contiguous(), edges = edges_in.contiguous();
+  const InfoShape shape = make_shape(x, edges, num_classes, history);
+  c10::optional<at::Tensor> labels;
+  if (labels_in) labels = labels_in->contiguous();
+  auto [transitions, side] = count_cuda(x, labels, edges, uniform, shape, nullptr);
+  const int64_t states = history > 0 ? shape.states : 0;
+  return {fold_joint(transitions, side, shape),
+          transitions.view({shape.neurons, states, shape.bins, shape.classes})};
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> info_scores_cuda(const at::Tensor& joint_in,
+                                                                const at::Tensor& transitions_in,
+                                                                double base, bool miller_madow) {
+  check_dtype(joint_in, at::kLong, "joint_counts");
+  check_dtype(transitions_in, at::kLong, "transition_counts");
+  check_dim(joint_in, 3, "joint_counts");
+  check_dim(transitions_in, 4, "transition_counts");
+  check_same_device(transitions_in, joint_in, "transition_counts", "joint_counts");
+  check_base(base);
+  const c10::cuda::CUDAGuard guard(joint_in.device());
+  const at::Tensor joint = joint_in.contiguous(), transitions = transitions_in.contiguous();
+  PYPRUNE_CHECK_VALUE(transitions.size(0) == joint.size(0) && transitions.size(2) == joint.size(1) &&
+                          transitions.size(3) == joint.size(2),
+                      "'transition_counts' ", transitions.sizes(), " does not match 'joint_counts' ",
+                      joint.sizes());
+  InfoShape shape{0, 0, joint.size(0), static_cast<int32_t>(joint.size(1)),
+                  static_cast<int32_t>(joint.size(2)), transitions.size(1) > 0 ? 1 : 0,
+                  std::max<int64_t>(transitions.size(1), 1)};
+  auto opts = joint.options().dtype(at::kDouble);
+  at::Tensor h = at::empty({shape.neurons}, opts), mi = at::empty({shape.neurons}, opts);
+  at::Tensor te = at::empty({shape.neurons}, opts);
+  cuda::info_scores(joint.data_ptr<int64_t>(), transitions.data_ptr<int64_t>(), shape,
+                    1.0 / std::log(base), miller_madow, h.data_ptr<double>(), mi.data_ptr<double>(),
+                    te.data_ptr<double>(), c10::cuda::getCurrentCUDAStream());
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+  return {h, mi, te};
+}
+
+at::Tensor info_local_te_cuda(const at::Tensor& x_in, const c10::optional<at::Tensor>& labels_in,
+                              const at::Tensor& edges_in, bool uniform, int64_t num_classes,
+                              int64_t history, double base) {
+  PYPRUNE_CHECK_VALUE(history >= 1, "'history' must be >= 1, got ", history);
+  check_base(base);
+  const c10::cuda::CUDAGuard guard(x_in.device());
+  check_cuda_inputs(x_in, labels_in, edges_in);
+  const at::Tensor x = x_in.contiguous(), edges = edges_in.contiguous();
+  const InfoShape shape = make_shape(x, edges, num_classes, history);
+  c10::optional<at::Tensor> labels;
+  if (labels_in) labels = labels_in->contiguous();
+  const at::Tensor transitions = count_cuda(x, labels, edges, uniform, shape, nullptr).first;
+  at::Tensor table = at::empty_like(transitions, transitions.options().dtype(at::kDouble));
+  at::Tensor out = at::empty({shape.sequences, std::max<int64_t>(shape.steps - history, 0),
+                              shape.neurons}, x.options());
+  const cuda::LabelView view = label_view(labels, shape);
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "info_local_te_cuda", [&] {
+    cuda::info_local_te<scalar_t>(x.data_ptr<scalar_t>(), view, edges.data_ptr<double>(), uniform,
+                                  shape, transitions.data_ptr<int64_t>(), 1.0 / std::log(base),
+                                  table.data_ptr<double>(), out.data_ptr<scalar_t>(),
+                                  c10::cuda::getCurrentCUDAStream());
+  });
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+  return out;
+}
+
+// One count + score launch per permutation, all on the device: no host round trip per permutation
+// beyond the bad-input flags.
+std::tuple<at::Tensor, at::Tensor> info_permutation_null_cuda(
+    const at::Tensor& x_in, const at::Tensor& labels_in, const at::Tensor& edges_in, bool uniform,
+    int64_t num_classes, int64_t history, const at::Tensor& perms_in, double base,
+    bool miller_madow) {
+  check_base(base);
+  const c10::cuda::CUDAGuard guard(x_in.device());
+  check_cuda_inputs(x_in, labels_in, edges_in);
+  check_same_device(perms_in, x_in, "perms", "x");
+  const at::Tensor x = x_in.contiguous(), edges = edges_in.contiguous();
+  const at::Tensor perms = perms_in.contiguous();
+  const InfoShape shape = make_shape(x, edges, num_classes, history);
+  check_dtype(perms, at::kLong, "perms");
+  check_dim(perms, 2, "perms");
+  PYPRUNE_CHECK_VALUE(perms.size(1) == shape.sequences, "'perms' must be [P, S] with S = ",
+                      shape.sequences, ", got ", perms.sizes());
+  PYPRUNE_CHECK_VALUE(perms.numel() == 0 || (perms.min().item<int64_t>() >= 0 &&
+                                             perms.max().item<int64_t>() < shape.sequences),
+                      "'perms' entries must lie in [0, S)");
+  const c10::optional<at::Tensor> labels = labels_in.contiguous();
+  const int64_t num_perms = perms.size(0);
+  auto opts = x.options().dtype(at::kDouble);
+  at::Tensor mi_null = at::empty({num_perms, shape.neurons}, opts);
+  at::Tensor te_null = at::empty({num_perms, shape.neurons}, opts);
+  at::Tensor entropy = at::empty({shape.neurons}, opts);
+  for (int64_t p = 0; p < num_perms; ++p) {
+    auto [transitions, side] =
+        count_cuda(x, labels, edges, uniform, shape, perms.data_ptr<int64_t>() + p * shape.sequences);
+    const at::Tensor joint = fold_joint(transitions, side, shape).contiguous();
+    cuda::info_scores(joint.data_ptr<int64_t>(), transitions.data_ptr<int64_t>(), shape,
+                      1.0 / std::log(base), miller_madow, entropy.data_ptr<double>(),
+                      mi_null[p].data_ptr<double>(), te_null[p].data_ptr<double>(),
+                      c10::cuda::getCurrentCUDAStream());
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+  }
+  return {mi_null, te_null};
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(pyprune, CUDA, m) {
+  m.impl("neuron_range", &neuron_range_cuda);
+  m.impl("info_counts", &info_counts_cuda);
+  m.impl("info_scores", &info_scores_cuda);
+  m.impl("info_local_te", &info_local_te_cuda);
+  m.impl("info_permutation_null", &info_permutation_null_cuda);
+}
+
+}  // namespace pyprune

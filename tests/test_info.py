@@ -1,0 +1,441 @@
+"""Information ops: exact answers, random cases against the NumPy reference, streaming, the
+permutation test, opcheck, thread invariance and bad input."""
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+from scipy import stats
+
+import pyprune_ext as pp
+from pyprune_ext import ops
+from pyprune_ext import reference as ref
+
+from conftest import DEVICES
+
+LOG2 = math.log(2)
+
+
+def uniform_ints(shape, high, seed):
+    return torch.randint(0, high, shape, generator=torch.Generator().manual_seed(seed))
+
+
+# ---- exact answers ---------------------------------------------------------------------------
+
+def test_copy_of_uniform_source_has_te_log2_b(device):
+    b, s, t = 4, 4000, 20
+    y = uniform_ints((s, t), b, 0)
+    x = torch.zeros(s, t, 1)
+    x[:, 1:, 0] = y[:, :-1].float()  # x_{t+1} = y_t
+    x[:, 0, 0] = uniform_ints((s,), b, 1).float()
+    scores = pp.information_scores(x.to(device), y.to(device), b, bins=b)
+    assert scores.transfer_entropy.item() == pytest.approx(math.log2(b), abs=0.01)
+
+
+def test_sum_mod_b_has_te_log2_k_and_no_mi(device):
+    b, s, t = 5, 3000, 30
+    y = uniform_ints((s, t), b, 2)
+    x = torch.zeros(s, t, dtype=torch.long)
+    x[:, 0] = uniform_ints((s,), b, 3)
+    for i in range(1, t):
+        x[:, i] = (x[:, i - 1] + y[:, i - 1]) % b
+    scores = pp.information_scores(x.double().unsqueeze(2).to(device), y.to(device), b, bins=b)
+    assert scores.transfer_entropy.item() == pytest.approx(math.log2(b), abs=0.01)
+    assert scores.mutual_information.item() < 0.01
+    assert scores.entropy.item() == pytest.approx(math.log2(b), abs=0.01)
+
+
+def test_constant_neuron_scores_zero(device):
+    x = torch.randn(50, 12, 3)
+    x[:, :, 1] = 0.25
+    y = uniform_ints((50, 12), 3, 4)
+    scores = pp.information_scores(x.to(device), y.to(device), 3, miller_madow=False)
+    for field in scores:
+        assert field[1].item() == 0.0
+
+
+def test_independent_data_stay_under_chi_square_bound():
+    # 2 n ln2 * MI ~ chi2((B-1)(K-1)) under independence; TE likewise with states*(B-1)(K-1).
+    b, k, s, t, n = 6, 4, 400, 25, 32
+    x = torch.rand(s, t, n, generator=torch.Generator().manual_seed(5))
+    y = uniform_ints((s, t), k, 6)
+    scores = pp.information_scores(x, y, k, bins=b)
+    mi_bound = stats.chi2.ppf(1 - 1e-4, (b - 1) * (k - 1)) / (2 * s * t * LOG2)
+    te_bound = stats.chi2.ppf(1 - 1e-4, b * (b - 1) * (k - 1)) / (2 * s * (t - 1) * LOG2)
+    assert (scores.mutual_information < mi_bound).all()
+    assert (scores.transfer_entropy < te_bound).all()
+    assert (scores.transfer_entropy > 0).all()  # the plug-in bias is there, but bounded
+
+
+def test_transitions_never_cross_sequence_boundaries(device):
+    # Sequence s holds x = label of sequence s-1 throughout: inside a sequence x never changes, so
+    # TE is exactly 0; concatenated, the boundary steps would make x_{t+1} depend on y_t.
+    s, t, k = 300, 10, 4
+    y = uniform_ints((s,), k, 7)
+    x = torch.roll(y, 1).float()[:, None, None].expand(s, t, 1).contiguous()
+    scores = pp.information_scores(x.to(device), y.to(device), k, bins=k)
+    assert scores.transfer_entropy.item() == 0.0
+    concatenated = pp.information_scores(x.reshape(1, s * t, 1).to(device),
+                                         y.repeat_interleave(t).reshape(1, -1).to(device), k, bins=k)
+    assert concatenated.transfer_entropy.item() > 0.01
+
+
+def test_nats_and_bits_differ_by_ln2():
+    x, y = torch.randn(40, 15, 4), uniform_ints((40, 15), 3, 8)
+    bits = pp.information_scores(x, y, 3)
+    nats = pp.information_scores(x, y, 3, base=math.e)
+    for a, b in zip(bits, nats):
+        torch.testing.assert_close(a * LOG2, b)
+
+
+# ---- random cases against the reference ------------------------------------------------------
+
+@st.composite
+def info_cases(draw):
+    history = draw(st.integers(1, 3))
+    s = draw(st.integers(1, 12))
+    t = draw(st.integers(history + 1, 12))
+    n = draw(st.sampled_from([1, 2, 3, 7, 16, 65]))
+    bins = draw(st.integers(2, 6))
+    k = draw(st.integers(1, 5))
+    dtype = draw(st.sampled_from([torch.float32, torch.float64]))
+    per_sequence = draw(st.booleans())
+    binning = draw(st.sampled_from(["uniform", "quantile", "edges"]))
+    layout = draw(st.sampled_from(["contiguous", "transposed", "strided"]))
+    seed = draw(st.integers(0, 2**31 - 1))
+    return s, t, n, bins, k, history, dtype, per_sequence, binning, layout, seed
+
+
+def make_case(case):
+    s, t, n, bins, k, history, dtype, per_sequence, binning, layout, seed = case
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(s, t, n, generator=g, dtype=torch.float64).to(dtype)
+    if seed % 3 == 0:
+        x = x.round()  # many ties on bin edges
+    if layout == "transposed":
+        x = x.transpose(0, 1).contiguous().transpose(0, 1)
+    elif layout == "strided":
+        x = torch.cat([x, x], dim=2)[:, :, ::2]
+    y = torch.randint(0, k, (s,) if per_sequence else (s, t), generator=g)
+    edges = None
+    if binning == "edges":
+        edges = torch.sort(torch.randn(n, bins + 1, generator=g, dtype=torch.float64), dim=1).values
+    return x, y, edges
+
+
+@given(info_cases())
+def test_information_scores_match_reference(case):
+    s, t, n, bins, k, history, dtype, per_sequence, binning, layout, seed = case
+    x, y, edges = make_case(case)
+    kwargs = dict(bins=bins, history=history)
+    if binning == "edges":
+        kwargs["edges"] = edges
+    elif binning == "quantile":
+        kwargs["binning"] = "quantile"
+    for device in DEVICES:
+        got = pp.information_scores(x.to(device), y.to(device), k, miller_madow=seed % 2 == 1, **kwargs)
+        used_edges = edges if edges is not None else pp.bin_edges(x, bins, kwargs.get("binning", "uniform"))
+        want = ref.information_scores(x.numpy(), y.numpy(), k, history=history,
+                                      miller_madow=seed % 2 == 1, edges=used_edges.numpy(),
+                                      uniform=binning == "uniform")
+        tol = dict(rtol=1e-5, atol=1e-6) if dtype == torch.float32 else dict(rtol=1e-9, atol=1e-11)
+        for g, w in zip(got, want):
+            np.testing.assert_allclose(g.cpu().double().numpy(), w, **tol)
+            assert g.dtype == dtype and g.device.type == device
+
+
+@given(info_cases())
+def test_local_te_matches_reference_and_averages_to_te(case):
+    s, t, n, bins, k, history, dtype, per_sequence, binning, layout, seed = case
+    x, y, _ = make_case(case)
+    for device in DEVICES:
+        local = pp.transfer_entropy(x.to(device), y.to(device), k, bins=bins, history=history,
+                                    local=True)
+        want = ref.local_transfer_entropy(x.numpy(), y.numpy(), k, bins=bins, history=history)
+        tol = 1e-5 if dtype == torch.float32 else 1e-10
+        np.testing.assert_allclose(local.cpu().double().numpy(), want, rtol=tol, atol=tol)
+        te = pp.transfer_entropy(x.to(device), y.to(device), k, bins=bins, history=history)
+        np.testing.assert_allclose(local.double().mean(dim=(0, 1)).cpu().numpy(),
+                                   te.cpu().double().numpy(), rtol=tol, atol=tol)
+
+
+def test_two_dimensional_input_gives_entropy_and_mi(device):
+    x = torch.randn(500, 9, dtype=torch.float64)
+    y = uniform_ints((500,), 4, 9)
+    x[:, 0] += y  # one informative neuron
+    mi = pp.mutual_information(x.to(device), y.to(device), 4)
+    h, want_mi, te = ref.information_scores(x.numpy(), y.numpy(), 4, history=0)
+    np.testing.assert_allclose(mi.cpu().numpy(), want_mi, rtol=1e-10)
+    np.testing.assert_allclose(pp.entropy(x.to(device)).cpu().numpy(), h, rtol=1e-10)
+    assert mi.argmax().item() == 0 and te is None
+
+
+def test_quantile_edges_match_numpy():
+    x = torch.randn(1000, 5, dtype=torch.float64)
+    edges = pp.bin_edges(x, 7, "quantile")
+    want = np.quantile(x.numpy(), np.linspace(0, 1, 8), axis=0).T
+    np.testing.assert_allclose(edges.numpy(), want, rtol=1e-12, atol=1e-12)
+
+
+def test_results_identical_for_any_thread_count():
+    x = torch.randn(37, 29, 21)
+    y = uniform_ints((37, 29), 5, 10)
+    perms = torch.stack([torch.randperm(37, generator=torch.Generator().manual_seed(i))
+                         for i in range(3)])
+    previous = torch.get_num_threads()
+    try:
+        results = []
+        for threads in (1, 2, 3):
+            torch.set_num_threads(threads)
+            counts = ops.info_counts(x, y, pp.bin_edges(x, 6), True, 5, 2)
+            null = ops.info_permutation_null(x, y, pp.bin_edges(x, 6), True, 5, 1, perms, 2.0, False)
+            results.append(counts + null)
+    finally:
+        torch.set_num_threads(previous)
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            assert torch.equal(a, b)
+
+
+# ---- streaming ---------------------------------------------------------------------------------
+
+def test_accumulator_in_batches_equals_one_call(device):
+    x = torch.randn(60, 14, 10, device=device)
+    y = torch.randint(0, 4, (60, 14), device=device)
+    edges = pp.bin_edges(x, 5)
+    acc = pp.InfoAccumulator(edges, 4, history=2, uniform=True)
+    for chunk in range(0, 60, 17):
+        acc.update(x[chunk:chunk + 17], y[chunk:chunk + 17])
+    whole = pp.information_scores(x, y, 4, bins=5, history=2)
+    got = acc.finalize(dtype=torch.float32)
+    for a, b in zip(got, whole):
+        torch.testing.assert_close(a, b)
+
+
+def test_accumulators_merge_and_reject_other_edges():
+    x, y = torch.randn(20, 8, 3), uniform_ints((20, 8), 3, 11)
+    first = pp.InfoAccumulator.from_range(torch.full((3,), -2.0), torch.full((3,), 2.0), 4, 3)
+    second = pp.InfoAccumulator.from_range(torch.full((3,), -2.0), torch.full((3,), 2.0), 4, 3)
+    first.update(x[:10], y[:10])
+    second.update(x[10:], y[10:])
+    whole = pp.InfoAccumulator.from_range(torch.full((3,), -2.0), torch.full((3,), 2.0), 4, 3)
+    whole.update(x, y)
+    first.merge(second)
+    assert torch.equal(first.transition_counts, whole.transition_counts)
+    assert torch.equal(first.joint_counts, whole.joint_counts)
+    other = pp.InfoAccumulator.from_range(torch.full((3,), -1.0), torch.full((3,), 2.0), 4, 3)
+    with pytest.raises(ValueError, match="other"):
+        first.merge(other)
+
+
+def test_accumulator_counts_do_not_overflow_int32():
+    acc = pp.InfoAccumulator.from_range(torch.zeros(1), torch.ones(1), 2, 1, history=0)
+    acc.joint_counts.fill_(2**40)
+    acc.update(torch.zeros(3, 1, 1))
+    assert acc.joint_counts[0, 0, 0].item() == 2**40 + 3
+
+
+def test_forward_hook_on_lstm_feeds_the_accumulator():
+    torch.manual_seed(0)
+    lstm = torch.nn.LSTM(3, 6, batch_first=True)
+    acc = pp.InfoAccumulator.from_range(torch.full((6,), -1.0), torch.ones(6), 4, 2)
+    batches = [(torch.randn(5, 7, 3), uniform_ints((5,), 2, i)) for i in range(3)]
+    current = {}
+    handle = acc.register_forward_hook(lstm, lambda: current["labels"])
+    with torch.no_grad():
+        for inputs, labels in batches:
+            current["labels"] = labels
+            lstm(inputs)
+    handle.remove()
+    with torch.no_grad():
+        outputs = torch.cat([lstm(inputs)[0] for inputs, _ in batches])
+    labels = torch.cat([labels for _, labels in batches])
+    direct = pp.information_scores(outputs, labels, 2, edges=acc.edges)
+    got = acc.finalize(dtype=outputs.dtype)
+    # from_range bins arithmetically, explicit edges by search: compare the counts themselves
+    want = ops.info_counts(outputs, labels, acc.edges, True, 2, 1)
+    assert torch.equal(acc.joint_counts, want[0]) and torch.equal(acc.transition_counts, want[1])
+    assert got.transfer_entropy.shape == direct.transfer_entropy.shape == (6,)
+
+
+def _all_reduce_worker(rank, path, x, y, out):
+    import torch.distributed as dist
+    dist.init_process_group("gloo", init_method=f"file://{path}", rank=rank, world_size=2)
+    acc = pp.InfoAccumulator.from_range(torch.full((4,), -3.0), torch.full((4,), 3.0), 5, 3)
+    half = x.shape[0] // 2
+    acc.update(x[rank * half:(rank + 1) * half], y[rank * half:(rank + 1) * half])
+    acc.all_reduce()
+    out[rank] = acc.transition_counts.clone()
+    dist.destroy_process_group()
+
+
+def test_all_reduce_sums_counts_across_processes(tmp_path):
+    import torch.multiprocessing as mp
+    x, y = torch.randn(20, 6, 4), uniform_ints((20, 6), 3, 12)
+    manager = mp.Manager()
+    out = manager.dict()
+    mp.spawn(_all_reduce_worker, args=(str(tmp_path / "store"), x, y, out), nprocs=2)
+    whole = pp.InfoAccumulator.from_range(torch.full((4,), -3.0), torch.full((4,), 3.0), 5, 3)
+    whole.update(x, y)
+    assert torch.equal(out[0], whole.transition_counts)
+    assert torch.equal(out[1], whole.transition_counts)
+
+
+# ---- permutation test --------------------------------------------------------------------------
+
+def test_permutation_test_separates_signal_from_noise(device):
+    s, t, k = 60, 20, 3
+    y = uniform_ints((s,), k, 13)
+    x = torch.randn(s, t, 4, generator=torch.Generator().manual_seed(14))
+    x[:, 1:, 0] += 3 * y[:, None].float() * torch.linspace(0, 1, t - 1)  # drifts by label
+    result = pp.permutation_test(x.to(device), y.to(device), k, num_permutations=99, seed=1)
+    assert result.te_pvalue[0].item() == pytest.approx(0.01)
+    assert result.mi_pvalue[0].item() == pytest.approx(0.01)
+    assert (result.te_pvalue[1:] > 0.01).all()
+    again = pp.permutation_test(x.to(device), y.to(device), k, num_permutations=99, seed=1)
+    assert torch.equal(result.te_pvalue, again.te_pvalue)
+
+
+def test_permutation_null_matches_reference_with_permuted_labels():
+    x, y = torch.randn(9, 7, 3, dtype=torch.float64), uniform_ints((9, 7), 3, 15)
+    perms = torch.stack([torch.randperm(9, generator=torch.Generator().manual_seed(i)) for i in range(4)])
+    mi_null, te_null = ops.info_permutation_null(x, y, pp.bin_edges(x, 4), True, 3, 2, perms, 2.0, False)
+    for p in range(4):
+        _, mi, te = ref.information_scores(x.numpy(), y[perms[p]].numpy(), 3, bins=4, history=2)
+        np.testing.assert_allclose(mi_null[p].numpy(), mi, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(te_null[p].numpy(), te, rtol=1e-10, atol=1e-12)
+
+
+# ---- opcheck -------------------------------------------------------------------------------------
+
+def test_opcheck_every_info_op(device):
+    x = torch.randn(6, 5, 3, device=device)
+    y = torch.randint(0, 3, (6, 5), device=device)
+    edges = pp.bin_edges(x, 4)
+    joint, transitions = ops.info_counts(x, y, edges, True, 3, 1)
+    perms = torch.stack([torch.randperm(6) for _ in range(2)]).to(device)
+    cases = [
+        (ops.neuron_range.default, (x,)),
+        (ops.info_counts.default, (x, y, edges, True, 3, 1)),
+        (ops.info_counts.default, (x, None, edges, False, 1, 0)),
+        (ops.info_scores.default, (joint, transitions, 2.0, True)),
+        (ops.info_local_te.default, (x, y, edges, True, 3, 2, 2.0)),
+        (ops.info_permutation_null.default, (x, y, edges, True, 3, 1, perms, 2.0, False)),
+    ]
+    for op, args in cases:
+        torch.library.opcheck(op, args)
+
+
+# ---- bad input -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("bad, match", [
+    ("nan", "'x' contains NaN"),
+    ("inf", "'x' contains NaN"),
+    ("label_high", "'labels' must lie in"),
+    ("label_negative", "'labels' must lie in"),
+    ("bins_one", "'bins' must be >= 2"),
+    ("history_zero", "'history' must be >= 1"),
+    ("empty", "'x' has no samples"),
+    ("short", "'x' needs more than history"),
+    ("label_shape", "'labels' must be"),
+    ("base_one", "'base'"),
+    ("edges_shape", "'edges' must be"),
+    ("edges_unsorted", "'edges' must be non-decreasing"),
+    ("too_many_cells", "too many"),
+])
+def test_bad_values_raise_value_error_naming_the_argument(bad, match):
+    x, y = torch.randn(4, 6, 3), torch.randint(0, 3, (4, 6))
+    kwargs = dict(bins=4, history=1)
+    if bad == "nan":
+        x[1, 2, 0] = float("nan")
+    elif bad == "inf":
+        x[3, 5, 2] = float("inf")
+    elif bad == "label_high":
+        y[0, 0] = 3
+    elif bad == "label_negative":
+        y[2, 1] = -1
+    elif bad == "bins_one":
+        kwargs["bins"] = 1
+    elif bad == "history_zero":
+        kwargs["history"] = 0
+    elif bad == "empty":
+        x, y = x[:0], y[:0]
+    elif bad == "short":
+        kwargs["history"] = 6
+    elif bad == "label_shape":
+        y = y[:, :5]
+    elif bad == "base_one":
+        kwargs["base"] = 1.0
+    elif bad == "edges_shape":
+        kwargs["edges"] = torch.zeros(2, 5)
+    elif bad == "edges_unsorted":
+        kwargs["edges"] = torch.tensor([0.0, 2.0, 1.0])
+    elif bad == "too_many_cells":
+        kwargs.update(bins=64, history=4)
+    with pytest.raises(ValueError, match=match):
+        pp.transfer_entropy(x, y, 3, **kwargs)
+
+
+def test_nan_raises_also_with_given_edges_and_in_the_accumulator():
+    x = torch.randn(4, 6, 3)
+    x[0, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match="'x' contains NaN"):
+        pp.mutual_information(x, torch.zeros(4, dtype=torch.long), 2, edges=torch.tensor([-1.0, 0, 1]))
+    acc = pp.InfoAccumulator.from_range(torch.zeros(3), torch.ones(3), 2, 2)
+    with pytest.raises(ValueError, match="'x' contains NaN"):
+        acc.update(x, torch.zeros(4, dtype=torch.long))
+
+
+@pytest.mark.parametrize("bad, error, match", [
+    ("int_x", TypeError, "'x' must have dtype"),
+    ("half_x", TypeError, "'x' must have dtype"),
+    ("float_labels", TypeError, "'labels' must have dtype"),
+    ("list_x", TypeError, "'x' must be a torch.Tensor"),
+    ("x_4d", ValueError, "'x' must be 2-D or 3-D"),
+    ("num_classes_zero", ValueError, "'num_classes' must be >= 1"),
+    ("bins_float", TypeError, "'bins' must be an int"),
+    ("binning", ValueError, "'binning' must be one of"),
+])
+def test_bad_types_and_shapes_raise(bad, error, match):
+    x, y, k = torch.randn(4, 6, 3), torch.randint(0, 3, (4, 6)), 3
+    kwargs = {}
+    if bad == "int_x":
+        x = x.long()
+    elif bad == "half_x":
+        x = x.half()
+    elif bad == "float_labels":
+        y = y.float()
+    elif bad == "list_x":
+        x = x.tolist()
+    elif bad == "x_4d":
+        x = x[None]
+    elif bad == "num_classes_zero":
+        k = 0
+    elif bad == "bins_float":
+        kwargs["bins"] = 4.0
+    elif bad == "binning":
+        kwargs["binning"] = "kmeans"
+    with pytest.raises(error, match=match):
+        pp.transfer_entropy(x, y, k, **kwargs)
+
+
+def test_direct_op_calls_are_checked_in_cpp():
+    x, y = torch.randn(4, 6, 3), torch.randint(0, 3, (4, 6))
+    edges = pp.bin_edges(x, 4)
+    with pytest.raises(ValueError, match="'labels' must lie in"):
+        ops.info_counts(x, y + 5, edges, True, 3, 1)
+    with pytest.raises(ValueError, match="'edges' must have one row per neuron"):
+        ops.info_counts(x, y, edges[:2], True, 3, 1)
+    with pytest.raises(TypeError, match="'labels' must be Long"):
+        ops.info_counts(x, y.int(), edges, True, 3, 1)
+    with pytest.raises(ValueError, match="'perms' entries"):
+        ops.info_permutation_null(x, y, edges, True, 3, 1, torch.full((1, 4), 9), 2.0, False)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_mixed_devices_raise():
+    x, y = torch.randn(4, 6, 3, device="cuda"), torch.randint(0, 3, (4, 6))
+    with pytest.raises(ValueError, match="'labels' is on"):
+        pp.transfer_entropy(x, y, 3)
