@@ -33,3 +33,46 @@ def info_scores_torch(x, labels, num_classes, bins):
           - _sum_xlogx(trans.sum(3), (1, 2)) - _sum_xlogx(trans.sum(2), (1, 2))) / transitions
     ln2 = torch.log(torch.tensor(2.0, dtype=torch.float64))
     return mi / ln2, te / ln2
+
+
+def channel_scores_torch(x, g, gbar, chunk=16):
+    """All seven criteria from sums gathered with bmm over chunks of samples (the composed-PyTorch
+    way that does not materialise [Nb, C, P] float64 copies)."""
+    nb, c = x.shape[:2]
+    xf, gf = x.reshape(nb, c, -1), g.reshape(nb, c, -1)
+    p = xf.shape[2]
+    gb = gbar.reshape(c, p, 1).to(x.dtype)
+    sq = torch.zeros(c, dtype=torch.float64)
+    dot = torch.zeros(c, dtype=torch.float64)
+    dot2 = torch.zeros(c, dtype=torch.float64)
+    trace = torch.zeros(c, dtype=torch.float64)
+    sum_x = torch.zeros(c, p, dtype=torch.float64)
+    sum_g = torch.zeros(c, p, dtype=torch.float64)
+    for start in range(0, nb, chunk):
+        xs, gs = xf[start:start + chunk], gf[start:start + chunk]
+        n = xs.shape[0]
+        xb = xs.transpose(0, 1)  # [C, n, P]
+        d = torch.bmm(xb, gs.transpose(0, 1).transpose(1, 2)).diagonal(dim1=1, dim2=2).double()
+        sq += torch.bmm(xb, xb.transpose(1, 2)).diagonal(dim1=1, dim2=2).double().sum(1)
+        dot += d.sum(1)
+        dot2 += d.square().sum(1)
+        trace += torch.bmm(xb, gb).squeeze(2).double().square().sum(1)
+        sum_x += xs.sum(0).double()
+        sum_g += gs.sum(0).double()
+    return {"simple": sq / nb, "first_order": -dot / nb, "fisher": 0.5 * dot2 / nb,
+            "first_plus_second": (dot2 - dot) / nb, "oracle": (dot / nb).abs(),
+            "meanprod": ((sum_x / nb) * (sum_g / nb)).sum(1).square(), "trace": trace / nb}
+
+
+def topk_masks_torch(params, grads, sparsity, alpha, use_kthvalue=False):
+    """Global masks from the concatenated scores: torch.topk (or kthvalue for the threshold)."""
+    scores = torch.cat([(g * p).abs_().add_(p * p, alpha=alpha).reshape(-1)
+                        for p, g in zip(params, grads)])
+    keep = scores.numel() - int(round(sparsity * scores.numel()))
+    flat = torch.zeros(scores.numel(), dtype=torch.bool)
+    if use_kthvalue:
+        threshold = torch.kthvalue(scores, scores.numel() - keep + 1).values
+        flat = scores >= threshold
+    else:
+        flat[torch.topk(scores, keep, sorted=False).indices] = True
+    return list(flat.split([p.numel() for p in params]))

@@ -27,6 +27,18 @@ TORCH_LIBRARY(pyprune, m) {
       "info_permutation_null(Tensor x, Tensor labels, Tensor edges, bool uniform, "
       "int num_classes, int history, Tensor perms, float base, bool miller_madow) "
       "-> (Tensor, Tensor)");
+
+  // ---- Taylor importance (SPEC section 2) ----
+  // x, g [Nb, C, *spatial] -> float64 sums over samples: sq [C] = sum ||x_n||^2, dot [C] =
+  // sum x_n.g_n, dot2 [C] = sum (x_n.g_n)^2, sum_x/sum_g [C, P] (or [C, 0] without with_means),
+  // trace [C] = sum (x_n.gbar)^2 (zeros without gbar [C, P]).
+  m.def(
+      "taylor_channel_stats(Tensor x, Tensor g, Tensor? gbar, bool with_means) "
+      "-> (Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)");
+  // |grad * theta| + alpha * theta^2, elementwise.
+  m.def("param_scores(Tensor theta, Tensor grad, float alpha) -> Tensor");
+  // Bool masks keeping the `keep` largest param scores over all tensors (ties in index order).
+  m.def("global_topk_masks(Tensor[] params, Tensor[] grads, float alpha, int keep) -> Tensor[]");
 }
 
 // `import pyprune_ext._C` runs the static registrations above; the module itself is empty.

@@ -1,10 +1,12 @@
 """pyprune_ext: fast C++/CUDA ops for neural-network pruning.
 
-Information scores of neurons (MI, TE, entropy), with a pure NumPy reference in
-``pyprune_ext.reference``.
+Information scores of neurons (MI, TE, entropy), Taylor importance of channels and parameters,
+with a pure NumPy reference of every op in ``pyprune_ext.reference``.
 """
 from . import reference
 from ._ops import ops
+from .taylor import (CRITERIA, ChannelStats, ScoreCollector, channel_scores, global_topk_masks,
+                     l1_stdv_scores, normalize_scores, param_scores)
 from .info import (InfoAccumulator, InfoScores, PermutationTest, bin_edges, entropy,
                    information_scores, mutual_information, permutation_test, transfer_entropy)
 
@@ -12,4 +14,5 @@ __version__ = "0.1.0"
 
 __all__ = ["ops", "reference", "InfoAccumulator", "InfoScores", "PermutationTest", "bin_edges",
            "entropy", "information_scores", "mutual_information", "permutation_test",
-           "transfer_entropy"]
+           "transfer_entropy", "CRITERIA", "ChannelStats", "ScoreCollector", "channel_scores",
+           "global_topk_masks", "l1_stdv_scores", "normalize_scores", "param_scores"]

@@ -48,3 +48,23 @@ def _(x, labels, edges, uniform, num_classes, history, base):
 def _(x, labels, edges, uniform, num_classes, history, perms, base, miller_madow):
     p, n = perms.shape[0], x.shape[2]
     return _f64(x, p, n), _f64(x, p, n)
+
+
+@torch.library.register_fake("pyprune::taylor_channel_stats")
+def _(x, g, gbar, with_means):
+    c = x.shape[1]
+    p = 1
+    for size in x.shape[2:]:
+        p *= size
+    cols = p if with_means else 0
+    return _f64(x, c), _f64(x, c), _f64(x, c), _f64(x, c, cols), _f64(x, c, cols), _f64(x, c)
+
+
+@torch.library.register_fake("pyprune::param_scores")
+def _(theta, grad, alpha):
+    return torch.empty_like(theta, memory_format=torch.contiguous_format)
+
+
+@torch.library.register_fake("pyprune::global_topk_masks")
+def _(params, grads, alpha, keep):
+    return [p.new_empty(p.shape, dtype=torch.bool) for p in params]

@@ -27,9 +27,8 @@ def main(argv=None):
     commands = parser.add_subparsers(dest="command", required=True)
     bench = commands.add_parser("bench", help="run the bench suite and print the ratio tables")
     bench.add_argument("--quick", action="store_true", help="small shapes (a smoke run)")
-    bench.add_argument("pytest_args", nargs=argparse.REMAINDER,
-                       help="passed to pytest, e.g. -k info")
-    args = parser.parse_args(argv)
+    # anything else goes to pytest, e.g. -k info
+    args, args.pytest_args = parser.parse_known_args(argv)
     if args.command == "bench":
         return _bench(args)
     return 2

@@ -130,3 +130,49 @@ def local_transfer_entropy(x, labels, num_classes, bins=8, history=1, base=2.0, 
         cond_own = p_hx[state, nxt] / p_h[state]
         out[:, :, i] = np.log(cond_full / cond_own) / np.log(base)
     return out
+
+
+# ---- Taylor importance (SPEC section 2) --------------------------------------------------
+
+def channel_scores(x, g, gbar=None):
+    """{criterion: [C]} for x, g [Nb, C, *spatial], literally as in SPEC section 2's table."""
+    x = np.asarray(x, dtype=np.float64)
+    g = np.asarray(g, dtype=np.float64)
+    nb, c = x.shape[:2]
+    xf, gf = x.reshape(nb, c, -1), g.reshape(nb, c, -1)
+    dots = np.einsum("ncp,ncp->nc", xf, gf)            # x_n . g_n
+    xbar, g_mean = xf.mean(0), gf.mean(0)
+    gb = g_mean if gbar is None else np.asarray(gbar, dtype=np.float64).reshape(c, -1)
+    return {
+        "simple": (xf ** 2).sum(2).mean(0),
+        "first_order": (-dots).mean(0),
+        "fisher": 0.5 * (dots ** 2).mean(0),
+        "first_plus_second": (-dots + dots ** 2).mean(0),
+        "oracle": np.abs(dots.mean(0)),
+        "meanprod": np.einsum("cp,cp->c", xbar, g_mean) ** 2,
+        "trace": (np.einsum("ncp,cp->nc", xf, gb) ** 2).mean(0),
+    }
+
+
+def normalize_scores(scores, p):
+    root = np.sqrt(np.asarray(scores, dtype=np.float64))
+    return root / (root ** p).sum() ** (1.0 / p)
+
+
+def param_scores(theta, grad, alpha):
+    theta, grad = np.asarray(theta, dtype=np.float64), np.asarray(grad, dtype=np.float64)
+    return np.abs(grad * theta) + alpha * theta ** 2
+
+
+def global_topk_masks(params, grads, sparsity, alpha):
+    """Masks keeping the round((1 - sparsity) * total) largest scores; ties by global index."""
+    scores = np.concatenate([param_scores(p, g, alpha).ravel() for p, g in zip(params, grads)])
+    keep = scores.size - int(round(sparsity * scores.size))
+    order = np.lexsort((np.arange(scores.size), -scores))  # score descending, index ascending
+    flat = np.zeros(scores.size, dtype=bool)
+    flat[order[:keep]] = True
+    masks, start = [], 0
+    for p in params:
+        masks.append(flat[start:start + np.size(p)].reshape(np.shape(p)))
+        start += np.size(p)
+    return masks

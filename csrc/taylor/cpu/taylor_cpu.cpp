@@ -1,0 +1,121 @@
+// CPU kernel of the per-channel Taylor statistics: every criterion of SPEC section 2 is a function
+// of a few sums over samples, all gathered in ONE pass over x and g:
+//   sq[c]   = sum_n ||x_n||^2          dot[c]  = sum_n x_n . g_n     dot2[c] = sum_n (x_n . g_n)^2
+//   sum_x[c,p] = sum_n x_n[p]          sum_g[c,p] = sum_n g_n[p]      trace[c] = sum_n (x_n . gbar)^2
+// Threads own channels (no reduction across threads, so results do not depend on the thread
+// count). Within a channel, samples are the inner loop, so the channel's running sums stay in L1.
+// Dot products over positions run in the input precision with SIMD lanes (each lane sums P/8
+// terms), everything summed over samples is float64; sum_x/sum_g go through float buffers flushed
+// to float64 every kFlush samples.
+#include <torch/library.h>
+#include <torch/types.h>
+
+#include <vector>
+
+#include "common/checks.h"
+#include "common/parallel.h"
+#include "taylor/taylor_args.h"
+
+namespace pyprune {
+namespace {
+
+constexpr int64_t kFlush = 32;
+
+template <typename scalar_t, bool kMeans, bool kTrace>
+void channel_pass(const scalar_t* x, const scalar_t* g, const double* gbar, const ChannelShape& s,
+                  double* sq, double* dot, double* dot2, double* sum_x, double* sum_g,
+                  double* trace) {
+  const int64_t P = s.positions, C = s.channels;
+#pragma omp parallel num_threads(num_threads())
+  {
+    std::vector<scalar_t> block_x(kMeans ? P : 0), block_g(kMeans ? P : 0), gbar_c(kTrace ? P : 0);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t c = 0; c < C; ++c) {
+      double q = 0, d = 0, d2 = 0, tr = 0;
+      if (kMeans) {
+        std::fill(block_x.begin(), block_x.end(), scalar_t(0));
+        std::fill(block_g.begin(), block_g.end(), scalar_t(0));
+      }
+      if (kTrace)
+        for (int64_t p = 0; p < P; ++p) gbar_c[p] = static_cast<scalar_t>(gbar[c * P + p]);
+      scalar_t* bx = block_x.data();
+      scalar_t* bg = block_g.data();
+      const scalar_t* gb = gbar_c.data();
+      for (int64_t n = 0; n < s.samples; ++n) {
+        const scalar_t* xs = x + (n * C + c) * P;
+        const scalar_t* gs = g + (n * C + c) * P;
+        scalar_t lq = 0, ld = 0, le = 0;
+#pragma omp simd reduction(+ : lq, ld, le)
+        for (int64_t p = 0; p < P; ++p) {
+          const scalar_t xv = xs[p], gv = gs[p];
+          lq += xv * xv;
+          ld += xv * gv;
+          if (kMeans) {
+            bx[p] += xv;
+            bg[p] += gv;
+          }
+          if (kTrace) le += xv * gb[p];
+        }
+        q += lq;
+        d += ld;
+        d2 += static_cast<double>(ld) * ld;
+        if (kTrace) tr += static_cast<double>(le) * le;
+        if (kMeans && ((n + 1) % kFlush == 0 || n + 1 == s.samples)) {
+          for (int64_t p = 0; p < P; ++p) {
+            sum_x[c * P + p] += bx[p];
+            sum_g[c * P + p] += bg[p];
+            bx[p] = bg[p] = 0;
+          }
+        }
+      }
+      sq[c] = q;
+      dot[c] = d;
+      dot2[c] = d2;
+      if (kTrace) trace[c] = tr;
+    }
+  }
+}
+
+template <typename scalar_t>
+void dispatch_pass(const at::Tensor& x, const at::Tensor& g, const double* gbar,
+                   const ChannelShape& s, double* sq, double* dot, double* dot2, double* sum_x,
+                   double* sum_g, double* trace) {
+  const scalar_t* xp = x.data_ptr<scalar_t>();
+  const scalar_t* gp = g.data_ptr<scalar_t>();
+  if (s.with_means && s.with_trace)
+    channel_pass<scalar_t, true, true>(xp, gp, gbar, s, sq, dot, dot2, sum_x, sum_g, trace);
+  else if (s.with_means)
+    channel_pass<scalar_t, true, false>(xp, gp, gbar, s, sq, dot, dot2, sum_x, sum_g, trace);
+  else if (s.with_trace)
+    channel_pass<scalar_t, false, true>(xp, gp, gbar, s, sq, dot, dot2, sum_x, sum_g, trace);
+  else
+    channel_pass<scalar_t, false, false>(xp, gp, gbar, s, sq, dot, dot2, sum_x, sum_g, trace);
+}
+
+}  // namespace
+
+namespace {
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>
+taylor_channel_stats_cpu(const at::Tensor& x_in, const at::Tensor& g_in,
+                         const c10::optional<at::Tensor>& gbar_in, bool with_means) {
+  const ChannelShape s = channel_shape(x_in, g_in, gbar_in, with_means);
+  const at::Tensor x = x_in.contiguous(), g = g_in.contiguous();
+  at::Tensor gbar;
+  if (gbar_in) gbar = gbar_in->contiguous();
+  auto out = channel_outputs(s, x.options());
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "taylor_channel_stats", [&] {
+    dispatch_pass<scalar_t>(x, g, gbar_in ? gbar.data_ptr<double>() : nullptr, s,
+                            out[0].data_ptr<double>(), out[1].data_ptr<double>(),
+                            out[2].data_ptr<double>(), out[3].data_ptr<double>(),
+                            out[4].data_ptr<double>(), out[5].data_ptr<double>());
+  });
+  check_channel_sums(out);
+  return {out[0], out[1], out[2], out[3], out[4], out[5]};
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(pyprune, CPU, m) { m.impl("taylor_channel_stats", &taylor_channel_stats_cpu); }
+
+}  // namespace pyprune

@@ -1,0 +1,51 @@
+// Argument handling shared by the CPU and CUDA bindings of the Taylor ops.
+#pragma once
+
+#include <torch/types.h>
+
+#include <vector>
+
+#include "common/checks.h"
+#include "taylor/taylor_shape.h"
+
+namespace pyprune {
+
+// Shared with the CUDA binding: checks and the [Nb, C, P] view.
+inline ChannelShape channel_shape(const at::Tensor& x, const at::Tensor& g,
+                           const c10::optional<at::Tensor>& gbar, bool with_means) {
+  check_float(x, "x");
+  PYPRUNE_CHECK_TYPE(g.scalar_type() == x.scalar_type(), "'g' must have the dtype of 'x' (",
+                     x.scalar_type(), "), got ", g.scalar_type());
+  PYPRUNE_CHECK_VALUE(x.dim() >= 2, "'x' must be [Nb, C, *spatial], got shape ", x.sizes());
+  PYPRUNE_CHECK_VALUE(g.sizes() == x.sizes(), "'g' must have the shape of 'x' ", x.sizes(),
+                      ", got ", g.sizes());
+  check_same_device(g, x, "g", "x");
+  ChannelShape s{x.size(0), x.size(1), x.size(1) == 0 ? 0 : x.numel() / std::max<int64_t>(1, x.size(0) * x.size(1)),
+                 with_means, gbar.has_value()};
+  if (gbar) {
+    check_dtype(*gbar, at::kDouble, "gbar");
+    check_same_device(*gbar, x, "gbar", "x");
+    PYPRUNE_CHECK_VALUE(gbar->numel() == s.channels * s.positions,
+                        "'gbar' must hold C * P = ", s.channels * s.positions, " values, got ",
+                        gbar->numel());
+  }
+  return s;
+}
+
+inline std::vector<at::Tensor> channel_outputs(const ChannelShape& s, const at::TensorOptions& like) {
+  auto opts = like.dtype(at::kDouble);
+  const int64_t mean_cols = s.with_means ? s.positions : 0;
+  return {at::zeros({s.channels}, opts),           at::zeros({s.channels}, opts),
+          at::zeros({s.channels}, opts),           at::zeros({s.channels, mean_cols}, opts),
+          at::zeros({s.channels, mean_cols}, opts), at::zeros({s.channels}, opts)};
+}
+
+// NaN/Inf anywhere in x or g reaches sq (x^2) or dot (x g, with 0 * Inf = NaN).
+inline void check_channel_sums(const std::vector<at::Tensor>& out) {
+  PYPRUNE_CHECK_VALUE(at::isfinite(out[0]).all().item<bool>() &&
+                          at::isfinite(out[1]).all().item<bool>() &&
+                          at::isfinite(out[2]).all().item<bool>(),
+                      "'x' or 'g' contains NaN or Inf (or their products overflow)");
+}
+
+}  // namespace pyprune

@@ -1,0 +1,336 @@
+r"""Taylor importance of channels and parameters (SPEC section 2, thesis chapter 4).
+
+For a layer's feature map ``x`` ``[Nb, C, *spatial]`` and ``g = dL/dx`` of the **summed** loss,
+with :math:`x_n \cdot g_n` the dot product over one channel's spatial elements of sample n and
+:math:`E_n` the mean over samples:
+
+============================  ========================================  ===========
+criterion                     score of channel c                         thesis eq.
+============================  ========================================  ===========
+``simple``                    :math:`E_n \|x_n\|^2`                     4.30
+``first_order``               :math:`E_n[-x_n \cdot g_n]`               4.5
+``fisher``                    :math:`\tfrac12 E_n (x_n \cdot g_n)^2`    4.31
+``first_plus_second``         :math:`E_n[-x_n \cdot g_n + (x_n \cdot g_n)^2]`  4.5
+``oracle``                    :math:`|E_n (x_n \cdot g_n)|`             4.32
+``meanprod``                  :math:`(\bar x \cdot \bar g)^2`           4.10
+``trace``                     :math:`E_n (x_n \cdot \bar g)^2`          4.12
+============================  ========================================  ===========
+
+All requested criteria come from one fused pass over ``x`` and ``g`` (``trace`` needs
+:math:`\bar g` first: pass ``gbar`` or pay a second pass).
+"""
+import math
+from typing import Dict, List, Sequence
+
+import torch
+
+from ._ops import ops
+from ._validation import FLOATS, check_choice, check_float, check_real, check_tensor
+
+__all__ = ["CRITERIA", "ChannelStats", "channel_scores", "normalize_scores", "l1_stdv_scores",
+           "param_scores", "global_topk_masks", "ScoreCollector"]
+
+CRITERIA = ("simple", "first_order", "fisher", "first_plus_second", "oracle", "meanprod", "trace")
+NEED_MEANS = {"meanprod", "trace"}
+
+
+def _check_criteria(criteria):
+    if isinstance(criteria, str):
+        criteria = (criteria,)
+    criteria = tuple(criteria)
+    if not criteria:
+        raise ValueError("'criteria' must name at least one criterion")
+    for name in criteria:
+        check_choice(name, "criteria", CRITERIA)
+    return criteria
+
+
+def _check_feature_map(x, g):
+    check_float(x, "x")
+    check_tensor(g, "g")
+    if x.dim() < 2:
+        raise ValueError(f"'x' must be [Nb, C, *spatial], got shape {tuple(x.shape)}")
+    if g.shape != x.shape:
+        raise ValueError(f"'g' must have the shape of 'x' {tuple(x.shape)}, got {tuple(g.shape)}")
+    if g.dtype != x.dtype:
+        raise TypeError(f"'g' must have the dtype of 'x' ({x.dtype}), got {g.dtype}")
+    if g.device != x.device:
+        raise ValueError(f"'g' is on {g.device} but 'x' is on {x.device}")
+    if x.shape[0] == 0:
+        raise ValueError(f"'x' has no samples (shape {tuple(x.shape)})")
+
+
+class ChannelStats:
+    """Per-channel sums over samples from which every criterion follows; they add across batches
+    (:meth:`update`), across accumulators (:meth:`merge`) and across processes (:meth:`all_reduce`).
+    """
+
+    def __init__(self):
+        self.count = 0
+        self.sums = None  # (sq, dot, dot2, sum_x, sum_g, trace) float64
+        self.gbar = None
+
+    def update(self, x, g, *, with_means=True, gbar=None, grad_scale=1.0):
+        """Adds a batch. ``grad_scale`` multiplies ``g`` first (the batch size for a mean-reduced
+        loss, so every batch contributes in the summed-loss convention)."""
+        _check_feature_map(x, g)
+        if grad_scale != 1.0:
+            g = g * grad_scale
+        if gbar is not None:
+            gbar = gbar.to(device=x.device, dtype=torch.float64).contiguous()
+        sums = ops.taylor_channel_stats(x, g, gbar, bool(with_means))
+        if self.sums is None:
+            self.sums = list(sums)
+        else:
+            if sums[0].shape != self.sums[0].shape or sums[3].shape != self.sums[3].shape:
+                raise ValueError("'x' has other channels or spatial size than earlier batches")
+            for acc, new in zip(self.sums, sums):
+                acc += new
+        self.count += x.shape[0]
+        self.gbar = gbar
+        return self
+
+    def merge(self, other):
+        if not isinstance(other, ChannelStats):
+            raise TypeError(f"'other' must be ChannelStats, got {type(other).__name__}")
+        if other.sums is None:
+            return self
+        if self.sums is None:
+            self.sums = [s.clone() for s in other.sums]
+        else:
+            for acc, new in zip(self.sums, other.sums):
+                acc += new.to(acc.device)
+        self.count += other.count
+        return self
+
+    def all_reduce(self, group=None):
+        """Sums the statistics and sample counts over the processes of ``group``."""
+        import torch.distributed as dist
+        flat = torch.cat([s.reshape(-1) for s in self.sums] +
+                         [torch.tensor([float(self.count)], dtype=torch.float64,
+                                       device=self.sums[0].device)])
+        dist.all_reduce(flat, op=dist.ReduceOp.SUM, group=group)
+        offset = 0
+        for s in self.sums:
+            s.copy_(flat[offset:offset + s.numel()].view_as(s))
+            offset += s.numel()
+        self.count = int(round(flat[-1].item()))
+        return self
+
+    def mean_grad(self):
+        """:math:`\\bar g` ``[C, P]`` (float64), the input of the ``trace`` criterion."""
+        if self.sums is None or self.sums[4].shape[1] == 0:
+            raise ValueError("no gradient means were accumulated (with_means=False)")
+        return self.sums[4] / self.count
+
+    def scores(self, criteria=CRITERIA) -> Dict[str, torch.Tensor]:
+        """``{criterion: [C] float64}``. ``trace`` needs statistics gathered with ``gbar``."""
+        criteria = _check_criteria(criteria)
+        if self.sums is None or self.count == 0:
+            raise ValueError("no samples accumulated yet")
+        sq, dot, dot2, sum_x, sum_g, trace = self.sums
+        n = self.count
+        out = {}
+        for name in criteria:
+            if name == "simple":
+                out[name] = sq / n
+            elif name == "first_order":
+                out[name] = -dot / n
+            elif name == "fisher":
+                out[name] = 0.5 * dot2 / n
+            elif name == "first_plus_second":
+                out[name] = (dot2 - dot) / n
+            elif name == "oracle":
+                out[name] = (dot / n).abs()
+            elif name == "meanprod":
+                if sum_x.shape[1] == 0:
+                    raise ValueError("'meanprod' needs statistics gathered with_means=True")
+                out[name] = ((sum_x / n) * (sum_g / n)).sum(1).square()
+            elif name == "trace":
+                if self.gbar is None:
+                    raise ValueError("'trace' needs statistics gathered with gbar")
+                out[name] = trace / n
+        return out
+
+
+def channel_scores(x, g, criteria=CRITERIA, *, gbar=None) -> Dict[str, torch.Tensor]:
+    """Every requested criterion for every channel of one layer, from one pass over ``x`` and ``g``.
+
+    Args:
+        x: feature map ``[Nb, C, *spatial]`` float32/float64 (``[Nb, C]`` for a linear layer).
+        g: ``dL/dx`` of the summed loss, same shape and dtype.
+        criteria: names from :data:`CRITERIA` (default: all).
+        gbar: ``[C, *spatial]`` mean gradient for ``trace``; if omitted and ``trace`` is asked
+            for, a first pass computes it (two passes in all).
+
+    Returns:
+        ``{criterion: [C]}`` in ``x``'s dtype.
+
+    Example:
+        >>> x, g = torch.randn(8, 16, 5, 5), torch.randn(8, 16, 5, 5)
+        >>> s = channel_scores(x, g, ["fisher", "meanprod"])
+        >>> s["meanprod"].shape
+        torch.Size([16])
+    """
+    criteria = _check_criteria(criteria)
+    _check_feature_map(x, g)
+    with_means = bool(NEED_MEANS & set(criteria))
+    if "trace" in criteria and gbar is None:
+        stats = ChannelStats().update(x, g, with_means=True)
+        gbar = stats.mean_grad()
+    if gbar is not None:
+        check_float(gbar, "gbar")
+        if gbar.numel() != x[0].numel():
+            raise ValueError(f"'gbar' must have C * spatial = {x[0].numel()} values, got {gbar.numel()}")
+    stats = ChannelStats().update(x, g, with_means=with_means,
+                                  gbar=gbar if "trace" in criteria else None)
+    return {k: v.to(x.dtype) for k, v in stats.scores(criteria).items()}
+
+
+def normalize_scores(scores, p=1.0):
+    r"""Layer normalisation of eq. 4.13: :math:`\sqrt{S_c} / (\sum_{c'} \sqrt{S_{c'}}^p)^{1/p}`.
+
+    ``p`` in (0, inf); the thesis uses 1, 2/3, 1/2 and 2. Scores must be >= 0 (``first_order`` and
+    ``first_plus_second`` can be negative: take their absolute value or clamp first).
+    """
+    check_float(scores, "scores", ndims=(1,))
+    p = check_real(p, "p", low=0, low_open=True)
+    if bool((scores < 0).any()):
+        raise ValueError("'scores' must be >= 0 to be normalised")
+    root = scores.sqrt()
+    norm = root.pow(p).sum().pow(1.0 / p)
+    return root / norm if norm > 0 else root
+
+
+def l1_stdv_scores(weight, lam=0.5):
+    r"""Weight-level L1+stdv criterion (eq. 4.33) of the filters ``weight`` ``[C, ...]``:
+    :math:`\lambda \sigma_c / \sqrt{\sum_{c'} \sigma_{c'}^2} + (1 - \lambda) \|w_c\|_1`, with
+    :math:`\sigma_c` the (population) standard deviation of filter c's weights."""
+    check_float(weight, "weight")
+    if weight.dim() < 1 or weight.shape[0] == 0:
+        raise ValueError(f"'weight' must be [C, ...] with C >= 1, got shape {tuple(weight.shape)}")
+    lam = check_real(lam, "lam", low=0, high=1)
+    flat = weight.detach().reshape(weight.shape[0], -1)
+    sigma = flat.std(dim=1, correction=0)
+    total = sigma.square().sum().sqrt()
+    spread = sigma / total if total > 0 else torch.zeros_like(sigma)
+    return lam * spread + (1 - lam) * flat.abs().sum(1)
+
+
+def param_scores(theta, grad, alpha=0.0):
+    """Single-shot score ``|grad * theta| + alpha * theta^2`` of every parameter (report 4(3))."""
+    check_float(theta, "theta")
+    check_tensor(grad, "grad", dtypes=(theta.dtype,))
+    if grad.shape != theta.shape:
+        raise ValueError(f"'grad' must have the shape of 'theta' {tuple(theta.shape)}, got {tuple(grad.shape)}")
+    alpha = check_real(alpha, "alpha", low=0)
+    return ops.param_scores(theta.detach(), grad.detach(), alpha).view(theta.shape)
+
+
+def global_topk_masks(params: Sequence[torch.Tensor], grads: Sequence[torch.Tensor] = None, *,
+                      sparsity, alpha=0.0) -> List[torch.Tensor]:
+    """One global mask over all ``params``: keeps the ``round((1 - sparsity) * total)`` largest
+    single-shot scores, prunes the rest. Selection by radix histograms, never a sort, and no copy of
+    the scores. Ties are kept in order (tensor by tensor, then flat index).
+
+    Args:
+        params: parameter tensors (same float dtype and device); ``grads`` default to their ``.grad``.
+        sparsity: fraction pruned, in [0, 1).
+
+    Returns:
+        bool masks shaped like ``params`` (True = kept), ready for
+        ``torch.nn.utils.prune.custom_from_mask``.
+    """
+    params = list(params)
+    if not params:
+        raise ValueError("'params' is empty")
+    if grads is None:
+        grads = [p.grad for p in params]
+        if any(g is None for g in grads):
+            raise ValueError("'grads' not given and some parameter has no .grad")
+    grads = list(grads)
+    if len(grads) != len(params):
+        raise ValueError(f"'grads' must have one tensor per parameter ({len(params)}), got {len(grads)}")
+    for i, (p, g) in enumerate(zip(params, grads)):
+        check_float(p, f"params[{i}]")
+        check_tensor(g, f"grads[{i}]", dtypes=(p.dtype,))
+        if g.shape != p.shape:
+            raise ValueError(f"'grads[{i}]' must have the shape of 'params[{i}]' {tuple(p.shape)}")
+        if p.dtype != params[0].dtype or p.device != params[0].device:
+            raise ValueError("every tensor of 'params' must share one dtype and device")
+    sparsity = check_real(sparsity, "sparsity", low=0, high=1, high_open=True)
+    alpha = check_real(alpha, "alpha", low=0)
+    total = sum(p.numel() for p in params)
+    keep = total - int(round(sparsity * total))
+    masks = ops.global_topk_masks([p.detach() for p in params], [g.detach() for g in grads],
+                                  alpha, keep)
+    return [m.view(p.shape) for m, p in zip(masks, params)]
+
+
+class ScoreCollector:
+    """Collects per-channel Taylor statistics of chosen modules' outputs over a dataset.
+
+    A forward hook keeps each module's output and a tensor hook on it receives ``dL/d output`` in
+    the backward pass; both go to the fused statistics op batch by batch. Works for ``Conv*d``
+    (``[Nb, C, *spatial]``), ``Linear`` (``[Nb, C]``) and ``BatchNorm`` outputs.
+
+    The criteria assume the gradient of the **summed** loss. With ``loss_reduction="mean"`` (the
+    PyTorch default of the loss modules) every batch's gradient is multiplied by its batch size.
+
+    Example::
+
+        collector = ScoreCollector({"conv1": model.conv1, "conv2": model.conv2})
+        for images, labels in loader:
+            model.zero_grad()
+            F.cross_entropy(model(images), labels).backward()
+        collector.remove()
+        scores = collector.scores(["fisher", "meanprod"])   # {"conv1": {"fisher": [C], ...}, ...}
+
+    For ``trace``, run a second pass with ``collector.with_gbar()`` (it fixes gbar from the first).
+    """
+
+    def __init__(self, modules, *, loss_reduction="sum", with_means=True):
+        if isinstance(modules, torch.nn.Module):
+            modules = {"": modules}
+        self.loss_reduction = check_choice(loss_reduction, "loss_reduction", ("sum", "mean"))
+        self.with_means = bool(with_means)
+        self.stats = {name: ChannelStats() for name in modules}
+        self._gbar = {}
+        self._handles = [module.register_forward_hook(self._forward_hook(name))
+                         for name, module in modules.items()]
+
+    def _forward_hook(self, name):
+        def hook(_module, _inputs, output):
+            if not (torch.is_grad_enabled() and isinstance(output, torch.Tensor) and output.requires_grad):
+                return
+            x = output.detach()
+
+            def on_grad(grad):
+                scale = grad.shape[0] if self.loss_reduction == "mean" else 1.0
+                self.stats[name].update(x, grad.detach(), with_means=self.with_means,
+                                        gbar=self._gbar.get(name), grad_scale=scale)
+
+            output.register_hook(on_grad)
+        return hook
+
+    def with_gbar(self):
+        """Starts a second pass whose statistics include ``trace``, with gbar from the first pass."""
+        self._gbar = {name: stats.mean_grad() for name, stats in self.stats.items()}
+        self.stats = {name: ChannelStats() for name in self.stats}
+        return self
+
+    def all_reduce(self, group=None):
+        for stats in self.stats.values():
+            stats.all_reduce(group)
+        return self
+
+    def scores(self, criteria=CRITERIA):
+        criteria = _check_criteria(criteria)
+        if not self._gbar:
+            criteria = tuple(c for c in criteria if c != "trace") or criteria
+        return {name: stats.scores(criteria) for name, stats in self.stats.items()}
+
+    def remove(self):
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
