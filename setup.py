@@ -61,7 +61,7 @@ setup(
     packages=find_packages(include=["pyprune_ext", "pyprune_ext.*"]),
     python_requires=">=3.9",
     install_requires=["torch>=2.4", "numpy"],
-    extras_require={"test": ["pytest", "pytest-benchmark", "hypothesis", "scipy"]},
+    extras_require={"test": ["pytest", "pytest-benchmark", "hypothesis", "scipy", "mlxtend"]},
     ext_modules=[_extension()],
     cmdclass={"build_ext": BuildExtension.with_options(use_ninja=True)},
     zip_safe=False,

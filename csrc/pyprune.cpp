@@ -39,6 +39,18 @@ TORCH_LIBRARY(pyprune, m) {
   m.def("param_scores(Tensor theta, Tensor grad, float alpha) -> Tensor");
   // Bool masks keeping the `keep` largest param scores over all tensors (ties in index order).
   m.def("global_topk_masks(Tensor[] params, Tensor[] grads, float alpha, int keep) -> Tensor[]");
+
+  // ---- sparse masked linear layer (SPEC section 3) ----
+  // x [B, N], W [M, N] in CSR (values [nnz], row_ptr [M+1], col_idx [nnz], int32) with its
+  // transpose (t_ptr [N+1], t_idx [nnz], t_perm [nnz]) -> y = x W^T + bias, [B, M].
+  m.def(
+      "sparse_linear(Tensor x, Tensor values, Tensor? bias, Tensor row_ptr, Tensor col_idx, "
+      "Tensor t_ptr, Tensor t_idx, Tensor t_perm) -> Tensor");
+  // -> (dx [B, N] = grad_y W, dW [nnz] at the mask, db [M]); an output not asked for is empty [0].
+  m.def(
+      "sparse_linear_backward(Tensor grad_y, Tensor x, Tensor values, Tensor row_ptr, "
+      "Tensor col_idx, Tensor t_ptr, Tensor t_idx, Tensor t_perm, bool need_x, bool need_w, "
+      "bool need_b) -> (Tensor, Tensor, Tensor)");
 }
 
 // `import pyprune_ext._C` runs the static registrations above; the module itself is empty.

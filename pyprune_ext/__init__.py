@@ -5,6 +5,7 @@ with a pure NumPy reference of every op in ``pyprune_ext.reference``.
 """
 from . import reference
 from ._ops import ops
+from .sparse import SparseLinear, random_mask, sparse_linear
 from .taylor import (CRITERIA, ChannelStats, ScoreCollector, channel_scores, global_topk_masks,
                      l1_stdv_scores, normalize_scores, param_scores)
 from .info import (InfoAccumulator, InfoScores, PermutationTest, bin_edges, entropy,
@@ -15,4 +16,5 @@ __version__ = "0.1.0"
 __all__ = ["ops", "reference", "InfoAccumulator", "InfoScores", "PermutationTest", "bin_edges",
            "entropy", "information_scores", "mutual_information", "permutation_test",
            "transfer_entropy", "CRITERIA", "ChannelStats", "ScoreCollector", "channel_scores",
-           "global_topk_masks", "l1_stdv_scores", "normalize_scores", "param_scores"]
+           "global_topk_masks", "l1_stdv_scores", "normalize_scores", "param_scores",
+           "SparseLinear", "random_mask", "sparse_linear"]

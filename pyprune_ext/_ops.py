@@ -68,3 +68,36 @@ def _(theta, grad, alpha):
 @torch.library.register_fake("pyprune::global_topk_masks")
 def _(params, grads, alpha, keep):
     return [p.new_empty(p.shape, dtype=torch.bool) for p in params]
+
+
+@torch.library.register_fake("pyprune::sparse_linear")
+def _(x, values, bias, row_ptr, col_idx, t_ptr, t_idx, t_perm):
+    return x.new_empty((x.shape[0], row_ptr.shape[0] - 1))
+
+
+@torch.library.register_fake("pyprune::sparse_linear_backward")
+def _(grad_y, x, values, row_ptr, col_idx, t_ptr, t_idx, t_perm, need_x, need_w, need_b):
+    empty = x.new_empty((0,))
+    return (x.new_empty(x.shape) if need_x else empty,
+            values.new_empty(values.shape) if need_w else empty,
+            grad_y.new_empty((grad_y.shape[1],)) if need_b else empty)
+
+
+def _sparse_linear_setup(ctx, inputs, output):
+    x, values, bias, row_ptr, col_idx, t_ptr, t_idx, t_perm = inputs
+    ctx.save_for_backward(x, values, row_ptr, col_idx, t_ptr, t_idx, t_perm)
+    ctx.has_bias = bias is not None
+
+
+def _sparse_linear_backward(ctx, grad_y):
+    x, values, row_ptr, col_idx, t_ptr, t_idx, t_perm = ctx.saved_tensors
+    need_x, need_w, need_b = ctx.needs_input_grad[0], ctx.needs_input_grad[1], ctx.needs_input_grad[2]
+    dx, dw, db = ops.sparse_linear_backward(grad_y.contiguous(), x, values, row_ptr, col_idx,
+                                            t_ptr, t_idx, t_perm, need_x, need_w,
+                                            need_b and ctx.has_bias)
+    return (dx if need_x else None, dw if need_w else None,
+            db if need_b and ctx.has_bias else None, None, None, None, None, None)
+
+
+torch.library.register_autograd("pyprune::sparse_linear", _sparse_linear_backward,
+                                setup_context=_sparse_linear_setup)
