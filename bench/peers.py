@@ -76,3 +76,22 @@ def topk_masks_torch(params, grads, sparsity, alpha, use_kthvalue=False):
     else:
         flat[torch.topk(scores, keep, sorted=False).indices] = True
     return list(flat.split([p.numel() for p in params]))
+
+
+class CsrLinear:
+    """The composed torch.sparse CSR layer a user would write: forward with sparse.mm, dX with a
+    precomputed transposed CSR, dW with sampled_addmm on the mask (autograd through CSR has gaps)."""
+
+    def __init__(self, weight, bias):
+        self.w = weight.to_sparse_csr()
+        self.w_t = weight.t().contiguous().to_sparse_csr()
+        self.bias = bias
+
+    def forward(self, x):
+        return torch.sparse.mm(self.w, x.t()).t() + self.bias
+
+    def step(self, x, grad_y):
+        y = self.forward(x)
+        dx = torch.sparse.mm(self.w_t, grad_y.t()).t()
+        dw = torch.sparse.sampled_addmm(self.w, grad_y.t().contiguous(), x, beta=0.0)
+        return y, dx, dw, grad_y.sum(0)

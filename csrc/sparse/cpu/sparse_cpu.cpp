@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "common/parallel.h"
+#include "common/transpose.h"
 #include "sparse/sparse_args.h"
 
 namespace pyprune {
@@ -53,6 +54,24 @@ inline void row_tile(int32_t begin, int32_t end, const int32_t* idx, const int32
   std::memcpy(out, acc, sizeof(acc));
 }
 
+// One row, one batch column: four independent partial sums over the row's nonzeros. Scalar on
+// purpose: GCC otherwise turns it into AVX2 gathers with 64-bit index arithmetic, 2x slower.
+template <typename scalar_t>
+__attribute__((optimize("no-tree-vectorize", "no-tree-slp-vectorize"))) inline scalar_t row_column(int32_t begin, int32_t end, const int32_t* idx, const int32_t* perm,
+                           const scalar_t* values, const scalar_t* column, int64_t stride,
+                           scalar_t init) {
+  scalar_t part[4] = {init, 0, 0, 0};
+  int32_t j = begin;
+  for (; j + 4 <= end; j += 4) {
+    for (int k = 0; k < 4; ++k) {
+      const scalar_t* src = column + idx[j + k] * stride;
+      part[k] += values[perm ? perm[j + k] : j + k] * *src;
+    }
+  }
+  for (; j < end; ++j) part[0] += values[perm ? perm[j] : j] * column[idx[j] * stride];
+  return (part[0] + part[1]) + (part[2] + part[3]);
+}
+
 // out [batch][rows] = sum over the nonzeros of each row of value * in_t[idx][batch] (+ bias).
 // in_t already points at the first batch column of the tile.
 template <typename scalar_t>
@@ -81,18 +100,8 @@ void spmm_rows(int64_t rows, int64_t batch, const int32_t* ptr, const int32_t* i
           }
           for (; b + lanes <= width; b += lanes)  // tail, one vector at a time
             row_tile<1>(ptr[r], ptr[r + 1], idx, perm, values, in_t + b0 + b, batch, init, acc + b);
-          // Last columns (and batch 1): per column, four independent partial sums.
-          for (; b < width; ++b) {
-            scalar_t part[4] = {init, 0, 0, 0};
-            int32_t j = ptr[r];
-            for (; j + 4 <= ptr[r + 1]; j += 4)
-              for (int k = 0; k < 4; ++k)
-                part[k] += values[perm ? perm[j + k] : j + k] *
-                           in_t[static_cast<int64_t>(idx[j + k]) * batch + b0 + b];
-            for (; j < ptr[r + 1]; ++j)
-              part[0] += values[perm ? perm[j] : j] * in_t[static_cast<int64_t>(idx[j]) * batch + b0 + b];
-            acc[b] = (part[0] + part[1]) + (part[2] + part[3]);
-          }
+          for (; b < width; ++b)  // last columns (all of them at batch < 8)
+            acc[b] = row_column(ptr[r], ptr[r + 1], idx, perm, values, in_t + b0 + b, batch, init);
         }
         for (int64_t b = 0; b < width; ++b)
           for (int64_t r = r0; r < r1; ++r) out[(b0 + b) * rows + r] = tile[r - r0][b];
@@ -118,8 +127,6 @@ void sddmm_rows(int64_t rows, int64_t batch, const int32_t* ptr, const int32_t* 
   }
 }
 
-at::Tensor batch_major(const at::Tensor& t) { return t.t().contiguous(); }
-
 at::Tensor sparse_linear_cpu(const at::Tensor& x, const at::Tensor& values,
                              const c10::optional<at::Tensor>& bias, const at::Tensor& row_ptr,
                              const at::Tensor& col_idx, const at::Tensor& t_ptr,
@@ -132,7 +139,7 @@ at::Tensor sparse_linear_cpu(const at::Tensor& x, const at::Tensor& values,
                         "'bias' must be [out_features = ", s.out_features, "] of x's dtype");
     b = bias->contiguous();
   }
-  const at::Tensor x_t = batch_major(x), v = values.contiguous();
+  const at::Tensor x_t = transposed_contiguous(x), v = values.contiguous();
   at::Tensor y = at::empty({s.batch, s.out_features}, x.options());
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "sparse_linear", [&] {
     spmm_rows<scalar_t>(s.out_features, s.batch, row_ptr.data_ptr<int32_t>(),
@@ -152,7 +159,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> sparse_linear_backward_cpu(
                           grad_y.scalar_type() == x.scalar_type(),
                       "'grad_y' must be [", s.batch, ", ", s.out_features, "] of x's dtype, got ",
                       grad_y.sizes());
-  const at::Tensor dy_t = batch_major(grad_y), v = values.contiguous();
+  const at::Tensor dy_t = transposed_contiguous(grad_y), v = values.contiguous();
   at::Tensor dx = at::empty({0}, x.options()), dw = dx, db = dx;  // empty when not asked for
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "sparse_linear_backward", [&] {
     if (need_x) {
@@ -163,7 +170,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> sparse_linear_backward_cpu(
                           dx.data_ptr<scalar_t>());
     }
     if (need_w) {
-      const at::Tensor x_t = batch_major(x);
+      const at::Tensor x_t = transposed_contiguous(x);
       dw = at::empty({s.nnz}, x.options());
       sddmm_rows<scalar_t>(s.out_features, s.batch, row_ptr.data_ptr<int32_t>(),
                            col_idx.data_ptr<int32_t>(), dy_t.data_ptr<scalar_t>(),
