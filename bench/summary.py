@@ -23,12 +23,16 @@ def format_tables(report):
         ours = [b for b in benches if _impl(b) == "ours"]
         base = ours[0]["stats"]["median"] if ours else None
         lines.append(f"\n{name}")
-        lines.append(f"  {'implementation':<22}{'median ms':>12}{'x ours':>10}{'GB/s':>9}")
+        per = benches[0].get("extra_info", {}).get("per_mask")
+        unit = f"{'us/mask':>9}" if per else f"{'GB/s':>9}"
+        lines.append(f"  {'implementation':<22}{'median ms':>12}{'x ours':>10}{unit}")
         for bench in sorted(benches, key=lambda b: -b["stats"]["median"]):
             median = bench["stats"]["median"]
             ratio = f"{median / base:.1f}" if base else "-"
             size = bench.get("extra_info", {}).get("bytes")
             rate = f"{size / median / 1e9:.1f}" if size else ""
+            if per:
+                rate = f"{median / per * 1e6:.2f}"
             lines.append(f"  {_impl(bench):<22}{median * 1e3:>12.2f}{ratio:>10}{rate:>9}")
     return "\n".join(lines)
 

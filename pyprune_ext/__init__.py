@@ -1,10 +1,12 @@
 """pyprune_ext: fast C++/CUDA ops for neural-network pruning.
 
 Information scores of neurons (MI, TE, entropy), Taylor importance of channels and parameters,
+a sparse masked linear layer, connected regions of pruned weights,
 with a pure NumPy reference of every op in ``pyprune_ext.reference``.
 """
 from . import reference
 from ._ops import ops
+from .regions import RegionStats, label_regions, prune_regions, region_stats
 from .sparse import SparseLinear, random_mask, sparse_linear
 from .taylor import (CRITERIA, ChannelStats, ScoreCollector, channel_scores, global_topk_masks,
                      l1_stdv_scores, normalize_scores, param_scores)
@@ -17,4 +19,5 @@ __all__ = ["ops", "reference", "InfoAccumulator", "InfoScores", "PermutationTest
            "entropy", "information_scores", "mutual_information", "permutation_test",
            "transfer_entropy", "CRITERIA", "ChannelStats", "ScoreCollector", "channel_scores",
            "global_topk_masks", "l1_stdv_scores", "normalize_scores", "param_scores",
-           "SparseLinear", "random_mask", "sparse_linear"]
+           "SparseLinear", "random_mask", "sparse_linear", "RegionStats", "label_regions",
+           "prune_regions", "region_stats"]

@@ -101,3 +101,10 @@ def _sparse_linear_backward(ctx, grad_y):
 
 torch.library.register_autograd("pyprune::sparse_linear", _sparse_linear_backward,
                                 setup_context=_sparse_linear_setup)
+
+
+@torch.library.register_fake("pyprune::label_regions")
+def _(mask, weights, connectivity):
+    regions = torch.library.get_ctx().new_dynamic_size()  # data-dependent
+    return (mask.new_empty(mask.shape, dtype=torch.int32), mask.new_empty(mask.shape[0], dtype=torch.int64),
+            mask.new_empty(regions, dtype=torch.int64), mask.new_empty(regions, dtype=torch.float64))
