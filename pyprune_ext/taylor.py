@@ -145,7 +145,7 @@ class ChannelStats:
             elif name == "meanprod":
                 if sum_x.shape[1] == 0:
                     raise ValueError("'meanprod' needs statistics gathered with_means=True")
-                out[name] = ((sum_x / n) * (sum_g / n)).sum(1).square()
+                out[name] = (torch.linalg.vecdot(sum_x, sum_g) / n**2).square()
             elif name == "trace":
                 if self.gbar is None:
                     raise ValueError("'trace' needs statistics gathered with gbar")
