@@ -52,19 +52,33 @@ def _as_sequences(x, labels):
     return x, y
 
 
+def _binned_sequences(x, labels, bins, edges, uniform):
+    """(bin codes [S, T, N], labels [S, T], B): equal-width bins over each neuron's range unless
+    edges are given."""
+    x, y = _as_sequences(x, labels)
+    if edges is None:
+        edges, uniform = uniform_edges(x.reshape(-1, x.shape[2]), bins), True
+    return bin_values(x, edges, uniform), y, edges.shape[1] - 1
+
+
+def _transitions(codes, labels, history, bins):
+    """The transitions inside each sequence of one neuron's bins codes [S, T]: (state = the last
+    `history` bins as base-B digits, newest lowest; next bin; label at the current step)."""
+    t = codes.shape[1]
+    state = np.zeros((codes.shape[0], t - history), dtype=np.int64)
+    for lag in range(history):  # oldest first
+        state = state * bins + codes[:, lag:t - history + lag]
+    return state, codes[:, history:], labels[:, history - 1:t - 1]
+
+
 def information_scores(x, labels, num_classes, bins=8, history=1, base=2.0, miller_madow=False,
                        edges=None, uniform=True):
     """(entropy [N], MI [N], TE [N] or None) with the definitions of SPEC section 1.
 
     x [S, T, N] or [M, N]; labels [S, T], [S] or None; edges [N, B+1] (default: equal-width).
     """
-    x, y = _as_sequences(x, labels)
-    s, t, n = x.shape
-    if edges is None:
-        edges = uniform_edges(x.reshape(-1, n), bins)
-        uniform = True
-    bins = edges.shape[1] - 1
-    codes = bin_values(x, edges, uniform)
+    codes, y, bins = _binned_sequences(x, labels, bins, edges, uniform)
+    s, t, n = codes.shape
     k = num_classes
     h_out, mi_out, te_out = np.zeros(n), np.zeros(n), np.zeros(n)
     unit = 1.0 / np.log(base)
@@ -82,14 +96,9 @@ def information_scores(x, labels, num_classes, bins=8, history=1, base=2.0, mill
             h += (_occupied(px) - 1) / (2 * total)
             mi += (_occupied(px) + _occupied(py) - _occupied(pxy) - 1) / (2 * total)
         h_out[i], mi_out[i] = h * unit, mi * unit
-        if history == 0 or x.shape[1] <= history:
+        if history == 0 or t <= history:
             continue
-        # TE from the transitions inside each sequence: state = last `history` bins.
-        state = np.zeros((s, t - history), dtype=np.int64)
-        for lag in range(history):  # oldest first, so the newest bin is the lowest digit
-            state = state * bins + c[:, lag:t - history + lag]
-        nxt = c[:, history:]
-        src = y[:, history - 1:t - 1]
+        state, nxt, src = _transitions(c, y, history, bins)
         p = np.zeros((bins**history, bins, k))
         np.add.at(p, (state.ravel(), nxt.ravel(), src.ravel()), 1)
         total = p.sum()
@@ -109,20 +118,12 @@ def information_scores(x, labels, num_classes, bins=8, history=1, base=2.0, mill
 def local_transfer_entropy(x, labels, num_classes, bins=8, history=1, base=2.0, edges=None,
                            uniform=True):
     """Pointwise TE of every transition: [S, T - history, N]."""
-    x, y = _as_sequences(x, labels)
-    s, t, n = x.shape
-    if edges is None:
-        edges = uniform_edges(x.reshape(-1, n), bins)
-        uniform = True
-    bins = edges.shape[1] - 1
-    codes = bin_values(x, edges, uniform)
+    codes, y, bins = _binned_sequences(x, labels, bins, edges, uniform)
+    s, t, n = codes.shape
     out = np.zeros((s, t - history, n))
     for i in range(n):
         c = codes[:, :, i]
-        state = np.zeros((s, t - history), dtype=np.int64)
-        for lag in range(history):
-            state = state * bins + c[:, lag:t - history + lag]
-        nxt, src = c[:, history:], y[:, history - 1:t - 1]
+        state, nxt, src = _transitions(c, y, history, bins)
         p = np.zeros((bins**history, bins, num_classes))
         np.add.at(p, (state, nxt, src), 1)
         p_h, p_hx, p_hy = p.sum(axis=(1, 2)), p.sum(axis=2), p.sum(axis=1)

@@ -50,6 +50,17 @@ inline void parse_labels(const c10::optional<at::Tensor>& labels, const InfoShap
   step_stride = y.dim() == 2 ? 1 : 0;
 }
 
+// perms [P, S] int64 with entries in [0, S): sequence s takes the labels of sequence perms[p, s].
+inline void check_perms(const at::Tensor& perms, const InfoShape& shape) {
+  check_dtype(perms, at::kLong, "perms");
+  check_dim(perms, 2, "perms");
+  PYPRUNE_CHECK_VALUE(perms.size(1) == shape.sequences, "'perms' must be [P, S] with S = ",
+                      shape.sequences, ", got ", perms.sizes());
+  PYPRUNE_CHECK_VALUE(perms.numel() == 0 || (perms.min().item<int64_t>() >= 0 &&
+                                             perms.max().item<int64_t>() < shape.sequences),
+                      "'perms' entries must lie in [0, S)");
+}
+
 inline void check_base(double base) {
   PYPRUNE_CHECK_VALUE(base > 0 && base != 1, "'base' must be > 0 and != 1, got ", base);
 }

@@ -37,4 +37,21 @@ inline SparseShape sparse_shape(const at::Tensor& x, const at::Tensor& values,
   return s;
 }
 
+inline void check_bias(const c10::optional<at::Tensor>& bias, const at::Tensor& x,
+                       const SparseShape& s) {
+  if (!bias) return;
+  PYPRUNE_CHECK_VALUE(bias->dim() == 1 && bias->size(0) == s.out_features &&
+                          bias->scalar_type() == x.scalar_type(),
+                      "'bias' must be [out_features = ", s.out_features, "] of x's dtype");
+  check_same_device(*bias, x, "bias", "x");
+}
+
+inline void check_grad_y(const at::Tensor& grad_y, const at::Tensor& x, const SparseShape& s) {
+  PYPRUNE_CHECK_VALUE(grad_y.sizes() == at::IntArrayRef({s.batch, s.out_features}) &&
+                          grad_y.scalar_type() == x.scalar_type(),
+                      "'grad_y' must be [", s.batch, ", ", s.out_features, "] of x's dtype, got ",
+                      grad_y.sizes());
+  check_same_device(grad_y, x, "grad_y", "x");
+}
+
 }  // namespace pyprune

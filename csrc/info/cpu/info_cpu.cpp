@@ -498,14 +498,7 @@ std::tuple<at::Tensor, at::Tensor> info_permutation_null_cpu(
   const at::Tensor labels = labels_in.contiguous(), perms = perms_in.contiguous();
   const InfoShape shape = make_shape(x, edges, num_classes, history);
   check_base(log_base);
-  check_dtype(perms, at::kLong, "perms");
-  check_dim(perms, 2, "perms");
-  PYPRUNE_CHECK_VALUE(perms.size(1) == shape.sequences, "'perms' must be [P, S] with S = ",
-                      shape.sequences, ", got ", perms.sizes());
-  PYPRUNE_CHECK_VALUE(
-      perms.numel() == 0 || (perms.min().item<int64_t>() >= 0 &&
-                             perms.max().item<int64_t>() < shape.sequences),
-      "'perms' entries must lie in [0, S)");
+  check_perms(perms, shape);
   const Labels lab = make_labels(labels, shape);
   const int64_t num_perms = perms.size(0);
   const int64_t rows = shape.sequences * shape.steps;

@@ -155,13 +155,7 @@ std::tuple<at::Tensor, at::Tensor> info_permutation_null_cuda(
   const at::Tensor x = x_in.contiguous(), edges = edges_in.contiguous();
   const at::Tensor perms = perms_in.contiguous();
   const InfoShape shape = make_shape(x, edges, num_classes, history);
-  check_dtype(perms, at::kLong, "perms");
-  check_dim(perms, 2, "perms");
-  PYPRUNE_CHECK_VALUE(perms.size(1) == shape.sequences, "'perms' must be [P, S] with S = ",
-                      shape.sequences, ", got ", perms.sizes());
-  PYPRUNE_CHECK_VALUE(perms.numel() == 0 || (perms.min().item<int64_t>() >= 0 &&
-                                             perms.max().item<int64_t>() < shape.sequences),
-                      "'perms' entries must lie in [0, S)");
+  check_perms(perms, shape);
   const c10::optional<at::Tensor> labels = labels_in.contiguous();
   const int64_t num_perms = perms.size(0);
   auto opts = x.options().dtype(at::kDouble);

@@ -17,6 +17,7 @@
 
 #include "common/checks.h"
 #include "common/parallel.h"
+#include "regions/regions_args.h"
 
 #if defined(__BMI2__)
 #include <immintrin.h>
@@ -181,22 +182,13 @@ void label_all(const at::Tensor& mask, const scalar_t* weights, bool eight, at::
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> label_regions_cpu(
     const at::Tensor& mask_in, const c10::optional<at::Tensor>& weights_in, int64_t connectivity) {
-  check_dtype(mask_in, at::kBool, "mask");
-  check_dim(mask_in, 3, "mask");
-  PYPRUNE_CHECK_VALUE(connectivity == 4 || connectivity == 8,
-                      "'connectivity' must be 4 or 8, got ", connectivity);
-  PYPRUNE_CHECK_VALUE(mask_in.size(1) * mask_in.size(2) < (int64_t{1} << 31),
-                      "'mask' planes must have fewer than 2^31 pixels, got ", mask_in.sizes());
+  check_label_args(mask_in, weights_in, connectivity);
   const at::Tensor mask = mask_in.contiguous();
   auto opts = mask.options();
   at::Tensor labels = at::empty(mask.sizes(), opts.dtype(at::kInt));
   at::Tensor counts = at::empty({mask.size(0)}, opts.dtype(at::kLong));
   at::Tensor sizes, sums;
   if (weights_in) {
-    check_float(*weights_in, "weights");
-    PYPRUNE_CHECK_VALUE(weights_in->sizes() == mask.sizes(), "'weights' must have the shape of 'mask' ",
-                        mask.sizes(), ", got ", weights_in->sizes());
-    check_same_device(*weights_in, mask, "weights", "mask");
     const at::Tensor weights = weights_in->contiguous();
     AT_DISPATCH_FLOATING_TYPES(weights.scalar_type(), "label_regions", [&] {
       label_all<scalar_t>(mask, weights.data_ptr<scalar_t>(), connectivity == 8, labels, counts,

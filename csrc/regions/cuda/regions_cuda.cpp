@@ -5,20 +5,15 @@
 #include <torch/library.h>
 #include <torch/types.h>
 
-#include "common/checks.h"
 #include "regions/cuda/regions_kernels.h"
+#include "regions/regions_args.h"
 
 namespace pyprune {
 namespace {
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> label_regions_cuda(
     const at::Tensor& mask_in, const c10::optional<at::Tensor>& weights_in, int64_t connectivity) {
-  check_dtype(mask_in, at::kBool, "mask");
-  check_dim(mask_in, 3, "mask");
-  PYPRUNE_CHECK_VALUE(connectivity == 4 || connectivity == 8,
-                      "'connectivity' must be 4 or 8, got ", connectivity);
-  PYPRUNE_CHECK_VALUE(mask_in.size(1) * mask_in.size(2) < (int64_t{1} << 31),
-                      "'mask' planes must have fewer than 2^31 pixels, got ", mask_in.sizes());
+  check_label_args(mask_in, weights_in, connectivity);
   const c10::cuda::CUDAGuard guard(mask_in.device());
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   const at::Tensor mask = mask_in.contiguous();
@@ -33,13 +28,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> label_regions_cuda(
   at::Tensor sizes = at::zeros({total}, counts.options());
   at::Tensor sums = at::zeros({total}, counts.options().dtype(at::kDouble));
   at::Tensor weights;
-  if (weights_in) {
-    check_float(*weights_in, "weights");
-    PYPRUNE_CHECK_VALUE(weights_in->sizes() == mask.sizes(), "'weights' must have the shape of 'mask' ",
-                        mask.sizes(), ", got ", weights_in->sizes());
-    check_same_device(*weights_in, mask, "weights", "mask");
-    weights = weights_in->contiguous();
-  }
+  if (weights_in) weights = weights_in->contiguous();
   AT_DISPATCH_FLOATING_TYPES(weights_in ? weights.scalar_type() : at::kFloat, "region_sums", [&] {
     cuda::region_sums<scalar_t>(labels.data_ptr<int32_t>(),
                                 weights_in ? weights.data_ptr<scalar_t>() : nullptr,

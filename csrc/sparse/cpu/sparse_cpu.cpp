@@ -132,13 +132,9 @@ at::Tensor sparse_linear_cpu(const at::Tensor& x, const at::Tensor& values,
                              const at::Tensor& col_idx, const at::Tensor& t_ptr,
                              const at::Tensor& t_idx, const at::Tensor& t_perm) {
   const SparseShape s = sparse_shape(x, values, row_ptr, col_idx, t_ptr, t_idx, t_perm);
+  check_bias(bias, x, s);
   at::Tensor b;
-  if (bias) {
-    PYPRUNE_CHECK_VALUE(bias->dim() == 1 && bias->size(0) == s.out_features &&
-                            bias->scalar_type() == x.scalar_type(),
-                        "'bias' must be [out_features = ", s.out_features, "] of x's dtype");
-    b = bias->contiguous();
-  }
+  if (bias) b = bias->contiguous();
   const at::Tensor x_t = transposed_contiguous(x), v = values.contiguous();
   at::Tensor y = at::empty({s.batch, s.out_features}, x.options());
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "sparse_linear", [&] {
@@ -155,10 +151,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> sparse_linear_backward_cpu(
     const at::Tensor& row_ptr, const at::Tensor& col_idx, const at::Tensor& t_ptr,
     const at::Tensor& t_idx, const at::Tensor& t_perm, bool need_x, bool need_w, bool need_b) {
   const SparseShape s = sparse_shape(x, values, row_ptr, col_idx, t_ptr, t_idx, t_perm);
-  PYPRUNE_CHECK_VALUE(grad_y.sizes() == at::IntArrayRef({s.batch, s.out_features}) &&
-                          grad_y.scalar_type() == x.scalar_type(),
-                      "'grad_y' must be [", s.batch, ", ", s.out_features, "] of x's dtype, got ",
-                      grad_y.sizes());
+  check_grad_y(grad_y, x, s);
   const at::Tensor dy_t = transposed_contiguous(grad_y), v = values.contiguous();
   at::Tensor dx = at::empty({0}, x.options()), dw = dx, db = dx;  // empty when not asked for
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "sparse_linear_backward", [&] {

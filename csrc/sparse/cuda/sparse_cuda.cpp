@@ -36,14 +36,9 @@ at::Tensor sparse_linear_cuda(const at::Tensor& x, const at::Tensor& values,
                               const at::Tensor& t_idx, const at::Tensor& t_perm) {
   const c10::cuda::CUDAGuard guard(x.device());
   const SparseShape s = sparse_shape(x, values, row_ptr, col_idx, t_ptr, t_idx, t_perm);
+  check_bias(bias, x, s);
   at::Tensor b;
-  if (bias) {
-    PYPRUNE_CHECK_VALUE(bias->dim() == 1 && bias->size(0) == s.out_features &&
-                            bias->scalar_type() == x.scalar_type(),
-                        "'bias' must be [out_features = ", s.out_features, "] of x's dtype");
-    check_same_device(*bias, x, "bias", "x");
-    b = bias->contiguous();
-  }
+  if (bias) b = bias->contiguous();
   return spmm(x.t().contiguous(), s.out_features, row_ptr, col_idx, nullptr, values.contiguous(),
               bias ? &b : nullptr);
 }
@@ -54,10 +49,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> sparse_linear_backward_cuda(
     const at::Tensor& t_idx, const at::Tensor& t_perm, bool need_x, bool need_w, bool need_b) {
   const c10::cuda::CUDAGuard guard(x.device());
   const SparseShape s = sparse_shape(x, values, row_ptr, col_idx, t_ptr, t_idx, t_perm);
-  PYPRUNE_CHECK_VALUE(grad_y.sizes() == at::IntArrayRef({s.batch, s.out_features}) &&
-                          grad_y.scalar_type() == x.scalar_type(),
-                      "'grad_y' must be [", s.batch, ", ", s.out_features, "] of x's dtype, got ",
-                      grad_y.sizes());
+  check_grad_y(grad_y, x, s);
   const at::Tensor dy_t = grad_y.t().contiguous(), v = values.contiguous();
   at::Tensor dx = at::empty({0}, x.options()), dw = dx, db = dx;
   if (need_x) dx = spmm(dy_t, s.in_features, t_ptr, t_idx, t_perm.data_ptr<int32_t>(), v, nullptr);

@@ -16,7 +16,7 @@
 
 #include "common/checks.h"
 #include "common/parallel.h"
-#include "taylor/taylor_shape.h"
+#include "taylor/taylor_args.h"
 
 namespace pyprune {
 namespace {
@@ -59,22 +59,6 @@ std::vector<Chunk> make_chunks(const std::vector<at::Tensor>& thetas) {
   return chunks;
 }
 
-void check_params(const std::vector<at::Tensor>& thetas, const std::vector<at::Tensor>& grads) {
-  PYPRUNE_CHECK_VALUE(thetas.size() == grads.size(), "'grads' must have one tensor per parameter (",
-                      thetas.size(), "), got ", grads.size());
-  for (size_t i = 0; i < thetas.size(); ++i) {
-    check_float(thetas[i], "params");
-    PYPRUNE_CHECK_TYPE(thetas[i].scalar_type() == thetas[0].scalar_type(),
-                       "every tensor of 'params' must have one dtype");
-    PYPRUNE_CHECK_VALUE(grads[i].sizes() == thetas[i].sizes() &&
-                            grads[i].scalar_type() == thetas[i].scalar_type(),
-                        "'grads[", i, "]' must match 'params[", i, "]' (", thetas[i].sizes(), ", ",
-                        thetas[i].scalar_type(), "), got ", grads[i].sizes(), ", ",
-                        grads[i].scalar_type());
-    check_same_device(thetas[i], thetas[0], "params", "params[0]");
-    check_same_device(grads[i], thetas[i], "grads", "params");
-  }
-}
 
 template <typename scalar_t>
 std::vector<at::Tensor> topk_masks(const std::vector<at::Tensor>& thetas,

@@ -37,11 +37,7 @@ taylor_channel_stats_cuda(const at::Tensor& x_in, const at::Tensor& g_in,
 }
 
 at::Tensor param_scores_cuda(const at::Tensor& theta_in, const at::Tensor& grad_in, double alpha) {
-  check_float(theta_in, "theta");
-  PYPRUNE_CHECK_VALUE(grad_in.sizes() == theta_in.sizes() &&
-                          grad_in.scalar_type() == theta_in.scalar_type(),
-                      "'grad' must match 'theta' in shape and dtype");
-  check_same_device(grad_in, theta_in, "grad", "theta");
+  check_params({theta_in}, {grad_in});
   PYPRUNE_CHECK_VALUE(std::isfinite(alpha) && alpha >= 0, "'alpha' must be finite and >= 0, got ", alpha);
   const c10::cuda::CUDAGuard guard(theta_in.device());
   const at::Tensor theta = theta_in.contiguous(), grad = grad_in.contiguous();
@@ -127,21 +123,13 @@ std::vector<at::Tensor> topk_masks_cuda(const std::vector<at::Tensor>& thetas,
 
 std::vector<at::Tensor> global_topk_masks_cuda(at::TensorList thetas_in, at::TensorList grads_in,
                                                double alpha, int64_t keep) {
-  PYPRUNE_CHECK_VALUE(thetas_in.size() == grads_in.size(),
-                      "'grads' must have one tensor per parameter");
+  check_params(thetas_in, grads_in);
   PYPRUNE_CHECK_VALUE(std::isfinite(alpha) && alpha >= 0, "'alpha' must be finite and >= 0, got ", alpha);
   if (thetas_in.empty()) return {};
   const c10::cuda::CUDAGuard guard(thetas_in[0].device());
   std::vector<at::Tensor> thetas, grads;
   int64_t total = 0;
   for (size_t i = 0; i < thetas_in.size(); ++i) {
-    check_float(thetas_in[i], "params");
-    PYPRUNE_CHECK_VALUE(thetas_in[i].scalar_type() == thetas_in[0].scalar_type() &&
-                            grads_in[i].scalar_type() == thetas_in[i].scalar_type() &&
-                            grads_in[i].sizes() == thetas_in[i].sizes(),
-                        "'params' and 'grads' must share one dtype and match in shape");
-    check_same_device(thetas_in[i], thetas_in[0], "params", "params[0]");
-    check_same_device(grads_in[i], thetas_in[i], "grads", "params");
     thetas.push_back(thetas_in[i].contiguous());
     grads.push_back(grads_in[i].contiguous());
     total += thetas.back().numel();
