@@ -112,7 +112,7 @@ def information_scores(x, labels, num_classes, bins=8, history=1, base=2.0, mill
         if miller_madow:
             te += (_occupied(p_hx) + _occupied(p_hy) - _occupied(p) - _occupied(p_h)) / (2 * total)
         te_out[i] = te * unit
-    return h_out, mi_out, (te_out if history > 0 and x.shape[1] > history else None)
+    return h_out, mi_out, (te_out if history > 0 and t > history else None)
 
 
 def local_transfer_entropy(x, labels, num_classes, bins=8, history=1, base=2.0, edges=None,
