@@ -50,6 +50,23 @@ inline void parse_labels(const c10::optional<at::Tensor>& labels, const InfoShap
   step_stride = y.dim() == 2 ? 1 : 0;
 }
 
+// The inputs of a counting op, contiguous, on one device, with their shape.
+struct InfoInputs {
+  at::Tensor x, edges;
+  c10::optional<at::Tensor> labels;
+  InfoShape shape;
+};
+
+inline InfoInputs info_inputs(const at::Tensor& x, const c10::optional<at::Tensor>& labels,
+                              const at::Tensor& edges, int64_t num_classes, int64_t history) {
+  if (labels) check_same_device(*labels, x, "labels", "x");
+  check_same_device(edges, x, "edges", "x");
+  InfoInputs in{x.contiguous(), edges.contiguous(), c10::nullopt, {}};
+  in.shape = make_shape(in.x, in.edges, num_classes, history);
+  if (labels) in.labels = labels->contiguous();
+  return in;
+}
+
 // perms [P, S] int64 with entries in [0, S): sequence s takes the labels of sequence perms[p, s].
 inline void check_perms(const at::Tensor& perms, const InfoShape& shape) {
   check_dtype(perms, at::kLong, "perms");

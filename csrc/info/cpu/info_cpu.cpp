@@ -399,12 +399,11 @@ std::tuple<at::Tensor, at::Tensor> info_counts_cpu(const at::Tensor& x_in,
                                                    const c10::optional<at::Tensor>& labels_in,
                                                    const at::Tensor& edges_in, bool uniform,
                                                    int64_t num_classes, int64_t history) {
-  const at::Tensor x = x_in.contiguous(), edges = edges_in.contiguous();
-  const InfoShape shape = make_shape(x, edges, num_classes, history);
-  c10::optional<at::Tensor> labels;
-  if (labels_in) labels = labels_in->contiguous();
-  const Labels lab = make_labels(labels, shape);
-  const Bins b = make_bins(edges, uniform, shape);
+  const InfoInputs in = info_inputs(x_in, labels_in, edges_in, num_classes, history);
+  const at::Tensor& x = in.x;
+  const InfoShape& shape = in.shape;
+  const Labels lab = make_labels(in.labels, shape);
+  const Bins b = make_bins(in.edges, uniform, shape);
   std::pair<at::Tensor, at::Tensor> counts;
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "info_counts",
                              [&] { counts = count_all<scalar_t>(x, lab, b, shape); });
@@ -460,13 +459,12 @@ at::Tensor info_local_te_cpu(const at::Tensor& x_in, const c10::optional<at::Ten
                              int64_t history, double log_base) {
   PYPRUNE_CHECK_VALUE(history >= 1, "'history' must be >= 1, got ", history);
   check_base(log_base);
-  const at::Tensor x = x_in.contiguous(), edges = edges_in.contiguous();
-  const InfoShape shape = make_shape(x, edges, num_classes, history);
-  c10::optional<at::Tensor> labels;
-  if (labels_in) labels = labels_in->contiguous();
-  const Labels lab = make_labels(labels, shape);
+  const InfoInputs in = info_inputs(x_in, labels_in, edges_in, num_classes, history);
+  const at::Tensor& x = in.x;
+  const InfoShape& shape = in.shape;
+  const Labels lab = make_labels(in.labels, shape);
   const at::Tensor transitions = std::get<1>(
-      info_counts_cpu(x, labels, edges, uniform, num_classes, history));
+      info_counts_cpu(x, in.labels, in.edges, uniform, num_classes, history));
   const int64_t tcells = shape.transition_cells();
   at::Tensor table = at::empty({shape.neurons, tcells}, at::TensorOptions().dtype(at::kDouble));
   const int64_t* tp = transitions.data_ptr<int64_t>();
@@ -480,7 +478,7 @@ at::Tensor info_local_te_cpu(const at::Tensor& x_in, const c10::optional<at::Ten
   }
   const int64_t out_steps = std::max<int64_t>(shape.steps - history, 0);
   at::Tensor out = at::empty({shape.sequences, out_steps, shape.neurons}, x.options());
-  const Bins b = make_bins(edges, uniform, shape);
+  const Bins b = make_bins(in.edges, uniform, shape);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "info_local_te", [&] {
     local_te_pass<scalar_t>(x, lab, b, shape, table_p, out.data_ptr<scalar_t>());
   });
@@ -494,15 +492,17 @@ std::tuple<at::Tensor, at::Tensor> info_permutation_null_cpu(
     const at::Tensor& x_in, const at::Tensor& labels_in, const at::Tensor& edges_in, bool uniform,
     int64_t num_classes, int64_t history, const at::Tensor& perms_in, double log_base,
     bool miller_madow) {
-  const at::Tensor x = x_in.contiguous(), edges = edges_in.contiguous();
-  const at::Tensor labels = labels_in.contiguous(), perms = perms_in.contiguous();
-  const InfoShape shape = make_shape(x, edges, num_classes, history);
+  const InfoInputs in = info_inputs(x_in, labels_in, edges_in, num_classes, history);
+  const at::Tensor& x = in.x;
+  const InfoShape& shape = in.shape;
+  const at::Tensor perms = perms_in.contiguous();
   check_base(log_base);
+  check_same_device(perms, x, "perms", "x");
   check_perms(perms, shape);
-  const Labels lab = make_labels(labels, shape);
+  const Labels lab = make_labels(in.labels, shape);
   const int64_t num_perms = perms.size(0);
   const int64_t rows = shape.sequences * shape.steps;
-  const Bins b = make_bins(edges, uniform, shape);
+  const Bins b = make_bins(in.edges, uniform, shape);
   // The codes of a block are reused by every permutation: keep blocks narrow enough that
   // codes + histograms stay modest.
   Plan plan = plan_tasks(shape, 2 * rows);

@@ -12,12 +12,6 @@
 namespace pyprune {
 namespace {
 
-void check_cuda_inputs(const at::Tensor& x, const c10::optional<at::Tensor>& labels,
-                       const at::Tensor& edges) {
-  if (labels) check_same_device(*labels, x, "labels", "x");
-  check_same_device(edges, x, "edges", "x");
-}
-
 cuda::LabelView label_view(const c10::optional<at::Tensor>& labels, const InfoShape& shape,
                            const int64_t* perm = nullptr) {
   cuda::LabelView view{nullptr, 0, 0, perm};
@@ -77,12 +71,9 @@ std::tuple<at::Tensor, at::Tensor> info_counts_cuda(const at::Tensor& x_in,
                                                     const at::Tensor& edges_in, bool uniform,
                                                     int64_t num_classes, int64_t history) {
   const c10::cuda::CUDAGuard guard(x_in.device());
-  check_cuda_inputs(x_in, labels_in, edges_in);
-  const at::Tensor x = x_in.contiguous(), edges = edges_in.contiguous();
-  const InfoShape shape = make_shape(x, edges, num_classes, history);
-  c10::optional<at::Tensor> labels;
-  if (labels_in) labels = labels_in->contiguous();
-  auto [transitions, side] = count_cuda(x, labels, edges, uniform, shape, nullptr);
+  const InfoInputs in = info_inputs(x_in, labels_in, edges_in, num_classes, history);
+  const InfoShape& shape = in.shape;
+  auto [transitions, side] = count_cuda(in.x, in.labels, in.edges, uniform, shape, nullptr);
   const int64_t states = history > 0 ? shape.states : 0;
   return {fold_joint(transitions, side, shape),
           transitions.view({shape.neurons, states, shape.bins, shape.classes})};
@@ -122,16 +113,14 @@ at::Tensor info_local_te_cuda(const at::Tensor& x_in, const c10::optional<at::Te
   PYPRUNE_CHECK_VALUE(history >= 1, "'history' must be >= 1, got ", history);
   check_base(base);
   const c10::cuda::CUDAGuard guard(x_in.device());
-  check_cuda_inputs(x_in, labels_in, edges_in);
-  const at::Tensor x = x_in.contiguous(), edges = edges_in.contiguous();
-  const InfoShape shape = make_shape(x, edges, num_classes, history);
-  c10::optional<at::Tensor> labels;
-  if (labels_in) labels = labels_in->contiguous();
-  const at::Tensor transitions = count_cuda(x, labels, edges, uniform, shape, nullptr).first;
+  const InfoInputs in = info_inputs(x_in, labels_in, edges_in, num_classes, history);
+  const at::Tensor &x = in.x, &edges = in.edges;
+  const InfoShape& shape = in.shape;
+  const at::Tensor transitions = count_cuda(x, in.labels, edges, uniform, shape, nullptr).first;
   at::Tensor table = at::empty_like(transitions, transitions.options().dtype(at::kDouble));
   at::Tensor out = at::empty({shape.sequences, std::max<int64_t>(shape.steps - history, 0),
                               shape.neurons}, x.options());
-  const cuda::LabelView view = label_view(labels, shape);
+  const cuda::LabelView view = label_view(in.labels, shape);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "info_local_te_cuda", [&] {
     cuda::info_local_te<scalar_t>(x.data_ptr<scalar_t>(), view, edges.data_ptr<double>(), uniform,
                                   shape, transitions.data_ptr<int64_t>(), 1.0 / std::log(base),
@@ -150,13 +139,13 @@ std::tuple<at::Tensor, at::Tensor> info_permutation_null_cuda(
     bool miller_madow) {
   check_base(base);
   const c10::cuda::CUDAGuard guard(x_in.device());
-  check_cuda_inputs(x_in, labels_in, edges_in);
-  check_same_device(perms_in, x_in, "perms", "x");
-  const at::Tensor x = x_in.contiguous(), edges = edges_in.contiguous();
+  const InfoInputs in = info_inputs(x_in, labels_in, edges_in, num_classes, history);
+  const at::Tensor &x = in.x, &edges = in.edges;
+  const InfoShape& shape = in.shape;
   const at::Tensor perms = perms_in.contiguous();
-  const InfoShape shape = make_shape(x, edges, num_classes, history);
+  check_same_device(perms, x, "perms", "x");
   check_perms(perms, shape);
-  const c10::optional<at::Tensor> labels = labels_in.contiguous();
+  const c10::optional<at::Tensor>& labels = in.labels;
   const int64_t num_perms = perms.size(0);
   auto opts = x.options().dtype(at::kDouble);
   at::Tensor mi_null = at::empty({num_perms, shape.neurons}, opts);
