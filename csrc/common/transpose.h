@@ -5,6 +5,8 @@
 
 #include <ATen/ATen.h>
 
+#include <cstring>
+
 #include "common/parallel.h"
 
 namespace pyprune {
@@ -24,14 +26,22 @@ void transpose_into(const scalar_t* src, int64_t rows, int64_t cols, int64_t row
   }
 }
 
-// t [rows, cols] (any strides) as a contiguous [cols, rows] tensor; free when t is already a
-// transposed view of contiguous memory.
-inline at::Tensor transposed_contiguous(const at::Tensor& t) {
-  if (t.t().is_contiguous()) return t.t();
-  at::Tensor out = at::empty({t.size(1), t.size(0)}, t.options());
+// t [rows, cols] (any strides) as a contiguous [cols, ld] tensor, ld = rows rounded up to a
+// multiple of `multiple`, the padding zero (so SIMD tiles may read past the last row). Free when
+// t is already a transposed view of contiguous memory and needs no padding.
+inline at::Tensor transposed_padded(const at::Tensor& t, int64_t multiple) {
+  const int64_t rows = t.size(0), cols = t.size(1), ld = ceil_div(rows, multiple) * multiple;
+  if (ld == rows && t.t().is_contiguous()) return t.t();
+  at::Tensor out = at::empty({cols, ld}, t.options());
   AT_DISPATCH_FLOATING_TYPES(t.scalar_type(), "transpose", [&] {
-    transpose_into<scalar_t>(t.data_ptr<scalar_t>(), t.size(0), t.size(1), t.stride(0),
-                             t.stride(1), out.data_ptr<scalar_t>());
+    scalar_t* o = out.data_ptr<scalar_t>();
+    transpose_into<scalar_t>(t.data_ptr<scalar_t>(), rows, cols, t.stride(0), t.stride(1), o);
+    if (ld != rows) {  // transpose_into packed [cols][rows]: spread to [cols][ld], back to front
+      for (int64_t c = cols - 1; c >= 0; --c) {
+        std::memmove(o + c * ld, o + c * rows, rows * sizeof(scalar_t));
+        std::fill(o + c * ld + rows, o + (c + 1) * ld, scalar_t(0));
+      }
+    }
   });
   return out;
 }

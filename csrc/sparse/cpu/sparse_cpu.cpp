@@ -24,6 +24,10 @@ namespace {
 constexpr int64_t kRowBlock = 16;
 constexpr int64_t kVectors = 8;    // accumulator registers per row
 constexpr int64_t kPrefetch = 8;   // nonzeros ahead whose input rows are prefetched
+constexpr int64_t kPad = 8;        // batch-major copies padded to whole SIMD vectors (floats)
+
+// Padding only pays where the SIMD path runs; a batch below one vector keeps dense columns.
+inline int64_t pad_for(int64_t batch) { return batch >= kPad ? kPad : 1; }
 
 // A 32-byte SIMD vector of scalar_t (GCC vector extension: AVX2 here, whatever -march gives).
 template <typename scalar_t>
@@ -39,16 +43,16 @@ inline Vec<scalar_t> load(const scalar_t* p) {
 // One row over `vectors` SIMD vectors of the batch: acc stays in registers over the nonzeros.
 template <int vectors, typename scalar_t>
 inline void row_tile(int32_t begin, int32_t end, const int32_t* idx, const int32_t* perm,
-                     const scalar_t* values, const scalar_t* in_t, int64_t batch, scalar_t init,
+                     const scalar_t* values, const scalar_t* in_t, int64_t ld, scalar_t init,
                      scalar_t* out) {
   constexpr int64_t lanes = 32 / sizeof(scalar_t);
   Vec<scalar_t> acc[vectors];
   for (int k = 0; k < vectors; ++k) acc[k] = Vec<scalar_t>{} + init;
   for (int32_t j = begin; j < end; ++j) {
     if (j + kPrefetch < end)
-      __builtin_prefetch(in_t + static_cast<int64_t>(idx[j + kPrefetch]) * batch);
+      __builtin_prefetch(in_t + static_cast<int64_t>(idx[j + kPrefetch]) * ld);
     const scalar_t v = values[perm ? perm[j] : j];
-    const scalar_t* src = in_t + static_cast<int64_t>(idx[j]) * batch;
+    const scalar_t* src = in_t + static_cast<int64_t>(idx[j]) * ld;
     for (int k = 0; k < vectors; ++k) acc[k] += v * load(src + k * lanes);
   }
   std::memcpy(out, acc, sizeof(acc));
@@ -72,13 +76,30 @@ __attribute__((optimize("no-tree-vectorize", "no-tree-slp-vectorize"))) inline s
   return (part[0] + part[1]) + (part[2] + part[3]);
 }
 
-// out [batch][rows] = sum over the nonzeros of each row of value * in_t[idx][batch] (+ bias).
-// in_t already points at the first batch column of the tile.
+// One row over a batch tile of `vectors` SIMD vectors, 1 to kVectors, chosen at run time.
 template <typename scalar_t>
-void spmm_rows(int64_t rows, int64_t batch, const int32_t* ptr, const int32_t* idx,
+inline void row_vectors(int vectors, int32_t begin, int32_t end, const int32_t* idx,
+                        const int32_t* perm, const scalar_t* values, const scalar_t* in_t,
+                        int64_t ld, scalar_t init, scalar_t* out) {
+  switch (vectors) {
+#define PYPRUNE_ROW_TILE(V) \
+  case V:                   \
+    return row_tile<V>(begin, end, idx, perm, values, in_t, ld, init, out);
+    PYPRUNE_ROW_TILE(1) PYPRUNE_ROW_TILE(2) PYPRUNE_ROW_TILE(3) PYPRUNE_ROW_TILE(4)
+    PYPRUNE_ROW_TILE(5) PYPRUNE_ROW_TILE(6) PYPRUNE_ROW_TILE(7) PYPRUNE_ROW_TILE(8)
+#undef PYPRUNE_ROW_TILE
+  }
+}
+
+// out [batch][rows] = sum over the nonzeros of each row of value * in_t[idx][batch] (+ bias).
+// in_t is [*, ld] with ld a multiple of the SIMD width and zero padding past `batch`, so every
+// tile is whole vectors; below one vector of batch, per-column scalar sums instead.
+template <typename scalar_t>
+void spmm_rows(int64_t rows, int64_t batch, int64_t ld, const int32_t* ptr, const int32_t* idx,
                const int32_t* perm, const scalar_t* values, const scalar_t* in_t,
                const scalar_t* bias, scalar_t* out) {
-  constexpr int64_t tile_width = kVectors * 32 / sizeof(scalar_t);
+  static_assert(kVectors == 8, "row_vectors dispatches 1..8 vectors");
+  constexpr int64_t lanes = 32 / sizeof(scalar_t), tile_width = kVectors * lanes;
   const int64_t row_blocks = ceil_div(rows, kRowBlock), tiles = ceil_div(batch, tile_width);
 #pragma omp parallel num_threads(num_threads())
   {
@@ -92,16 +113,13 @@ void spmm_rows(int64_t rows, int64_t batch, const int32_t* ptr, const int32_t* i
         for (int64_t r = r0; r < r1; ++r) {
           const scalar_t init = bias ? bias[r] : scalar_t(0);
           scalar_t* acc = tile[r - r0];
-          constexpr int64_t lanes = 32 / sizeof(scalar_t);
-          int64_t b = 0;
-          if (width == tile_width) {
-            row_tile<kVectors>(ptr[r], ptr[r + 1], idx, perm, values, in_t + b0, batch, init, acc);
-            b = width;
+          if (batch >= lanes) {
+            row_vectors(static_cast<int>(ceil_div(width, lanes)), ptr[r], ptr[r + 1], idx, perm,
+                        values, in_t + b0, ld, init, acc);
+          } else {
+            for (int64_t b = 0; b < width; ++b)
+              acc[b] = row_column(ptr[r], ptr[r + 1], idx, perm, values, in_t + b0 + b, ld, init);
           }
-          for (; b + lanes <= width; b += lanes)  // tail, one vector at a time
-            row_tile<1>(ptr[r], ptr[r + 1], idx, perm, values, in_t + b0 + b, batch, init, acc + b);
-          for (; b < width; ++b)  // last columns (all of them at batch < 8)
-            acc[b] = row_column(ptr[r], ptr[r + 1], idx, perm, values, in_t + b0 + b, batch, init);
         }
         for (int64_t b = 0; b < width; ++b)
           for (int64_t r = r0; r < r1; ++r) out[(b0 + b) * rows + r] = tile[r - r0][b];
@@ -112,16 +130,16 @@ void spmm_rows(int64_t rows, int64_t batch, const int32_t* ptr, const int32_t* i
 
 // dw[j] = dot(dy_t[row of j], x_t[col_j]) over the batch.
 template <typename scalar_t>
-void sddmm_rows(int64_t rows, int64_t batch, const int32_t* ptr, const int32_t* idx,
+void sddmm_rows(int64_t rows, int64_t batch, int64_t ld, const int32_t* ptr, const int32_t* idx,
                 const scalar_t* dy_t, const scalar_t* x_t, scalar_t* dw) {
 #pragma omp parallel for schedule(dynamic, 8) num_threads(num_threads())
   for (int64_t r = 0; r < rows; ++r) {
-    const scalar_t* dy = dy_t + r * batch;
+    const scalar_t* dy = dy_t + r * ld;
     for (int32_t j = ptr[r]; j < ptr[r + 1]; ++j) {
-      const scalar_t* x = x_t + static_cast<int64_t>(idx[j]) * batch;
+      const scalar_t* x = x_t + static_cast<int64_t>(idx[j]) * ld;
       scalar_t sum = 0;
 #pragma omp simd reduction(+ : sum)
-      for (int64_t b = 0; b < batch; ++b) sum += dy[b] * x[b];
+      for (int64_t b = 0; b < ld; ++b) sum += dy[b] * x[b];  // padding is zero
       dw[j] = sum;
     }
   }
@@ -135,10 +153,10 @@ at::Tensor sparse_linear_cpu(const at::Tensor& x, const at::Tensor& values,
   check_bias(bias, x, s);
   at::Tensor b;
   if (bias) b = bias->contiguous();
-  const at::Tensor x_t = transposed_contiguous(x), v = values.contiguous();
+  const at::Tensor x_t = transposed_padded(x, pad_for(s.batch)), v = values.contiguous();
   at::Tensor y = at::empty({s.batch, s.out_features}, x.options());
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "sparse_linear", [&] {
-    spmm_rows<scalar_t>(s.out_features, s.batch, row_ptr.data_ptr<int32_t>(),
+    spmm_rows<scalar_t>(s.out_features, s.batch, x_t.size(1), row_ptr.data_ptr<int32_t>(),
                         col_idx.data_ptr<int32_t>(), nullptr, v.data_ptr<scalar_t>(),
                         x_t.data_ptr<scalar_t>(), bias ? b.data_ptr<scalar_t>() : nullptr,
                         y.data_ptr<scalar_t>());
@@ -152,20 +170,20 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> sparse_linear_backward_cpu(
     const at::Tensor& t_idx, const at::Tensor& t_perm, bool need_x, bool need_w, bool need_b) {
   const SparseShape s = sparse_shape(x, values, row_ptr, col_idx, t_ptr, t_idx, t_perm);
   check_grad_y(grad_y, x, s);
-  const at::Tensor dy_t = transposed_contiguous(grad_y), v = values.contiguous();
+  const at::Tensor dy_t = transposed_padded(grad_y, pad_for(s.batch)), v = values.contiguous();
   at::Tensor dx = at::empty({0}, x.options()), dw = dx, db = dx;  // empty when not asked for
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "sparse_linear_backward", [&] {
     if (need_x) {
       dx = at::empty({s.batch, s.in_features}, x.options());
-      spmm_rows<scalar_t>(s.in_features, s.batch, t_ptr.data_ptr<int32_t>(),
+      spmm_rows<scalar_t>(s.in_features, s.batch, dy_t.size(1), t_ptr.data_ptr<int32_t>(),
                           t_idx.data_ptr<int32_t>(), t_perm.data_ptr<int32_t>(),
                           v.data_ptr<scalar_t>(), dy_t.data_ptr<scalar_t>(), nullptr,
                           dx.data_ptr<scalar_t>());
     }
     if (need_w) {
-      const at::Tensor x_t = transposed_contiguous(x);
+      const at::Tensor x_t = transposed_padded(x, pad_for(s.batch));
       dw = at::empty({s.nnz}, x.options());
-      sddmm_rows<scalar_t>(s.out_features, s.batch, row_ptr.data_ptr<int32_t>(),
+      sddmm_rows<scalar_t>(s.out_features, s.batch, x_t.size(1), row_ptr.data_ptr<int32_t>(),
                            col_idx.data_ptr<int32_t>(), dy_t.data_ptr<scalar_t>(),
                            x_t.data_ptr<scalar_t>(), dw.data_ptr<scalar_t>());
     }
