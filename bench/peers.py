@@ -50,7 +50,6 @@ def channel_scores_torch(x, g, gbar, chunk=16):
     sum_g = torch.zeros(c, p, dtype=torch.float64)
     for start in range(0, nb, chunk):
         xs, gs = xf[start:start + chunk], gf[start:start + chunk]
-        n = xs.shape[0]
         xb = xs.transpose(0, 1)  # [C, n, P]
         d = torch.bmm(xb, gs.transpose(0, 1).transpose(1, 2)).diagonal(dim1=1, dim2=2).double()
         sq += torch.bmm(xb, xb.transpose(1, 2)).diagonal(dim1=1, dim2=2).double().sum(1)

@@ -57,8 +57,3 @@ def check_choice(value, name, choices):
         raise ValueError(f"'{name}' must be one of {', '.join(map(repr, choices))}; got {value!r}")
     return value
 
-
-def check_finite(value, name):
-    if value.numel() and not bool(torch.isfinite(value).all()):
-        raise ValueError(f"'{name}' contains NaN or Inf")
-    return value

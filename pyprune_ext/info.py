@@ -18,7 +18,7 @@ from typing import NamedTuple, Optional
 import torch
 
 from ._ops import ops
-from ._validation import (FLOATS, INTEGERS, check_choice, check_float, check_int, check_real,
+from ._validation import (INTEGERS, check_choice, check_float, check_int, check_real,
                           check_same_device, check_tensor)
 
 __all__ = ["InfoScores", "PermutationTest", "bin_edges", "entropy", "mutual_information",

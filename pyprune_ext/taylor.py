@@ -19,13 +19,12 @@ criterion                     score of channel c                         thesis 
 All requested criteria come from one fused pass over ``x`` and ``g`` (``trace`` needs
 :math:`\bar g` first: pass ``gbar`` or pay a second pass).
 """
-import math
 from typing import Dict, List, Sequence
 
 import torch
 
 from ._ops import ops
-from ._validation import FLOATS, check_choice, check_float, check_real, check_tensor
+from ._validation import check_choice, check_float, check_real, check_tensor
 
 __all__ = ["CRITERIA", "ChannelStats", "channel_scores", "normalize_scores", "l1_stdv_scores",
            "param_scores", "global_topk_masks", "ScoreCollector"]

@@ -1,6 +1,5 @@
 """Sparse masked linear layer: forward and both gradients against a masked dense layer, gradcheck,
 opcheck, the module (init, conversion, state_dict, optimizers), training on MNIST, bad input."""
-import numpy as np
 import pytest
 import torch
 import torch.nn.utils.prune
