@@ -26,8 +26,11 @@ constexpr int64_t kVectors = 8;    // accumulator registers per row
 constexpr int64_t kPrefetch = 8;   // nonzeros ahead whose input rows are prefetched
 constexpr int64_t kPad = 8;        // batch-major copies padded to whole SIMD vectors (floats)
 
-// Padding only pays where the SIMD path runs; a batch below one vector keeps dense columns.
-inline int64_t pad_for(int64_t batch) { return batch >= kPad ? kPad : 1; }
+// From a batch of 2 up, the batch-major copies are padded to whole vectors and every nonzero is
+// one SIMD FMA (a batch of 3 pays 8 lanes, still far cheaper than 3 scalar passes over the row).
+// A batch of 1 keeps a dense column: it stays in L1 and a scalar pass reads nothing extra.
+inline bool use_simd(int64_t batch) { return batch >= 2; }
+inline int64_t pad_for(int64_t batch) { return use_simd(batch) ? kPad : 1; }
 
 // A 32-byte SIMD vector of scalar_t (GCC vector extension: AVX2 here, whatever -march gives).
 template <typename scalar_t>
@@ -93,7 +96,7 @@ inline void row_vectors(int vectors, int32_t begin, int32_t end, const int32_t* 
 
 // out [batch][rows] = sum over the nonzeros of each row of value * in_t[idx][batch] (+ bias).
 // in_t is [*, ld] with ld a multiple of the SIMD width and zero padding past `batch`, so every
-// tile is whole vectors; below one vector of batch, per-column scalar sums instead.
+// tile is whole vectors; for a batch of 1, scalar sums over the column instead.
 template <typename scalar_t>
 void spmm_rows(int64_t rows, int64_t batch, int64_t ld, const int32_t* ptr, const int32_t* idx,
                const int32_t* perm, const scalar_t* values, const scalar_t* in_t,
@@ -113,12 +116,11 @@ void spmm_rows(int64_t rows, int64_t batch, int64_t ld, const int32_t* ptr, cons
         for (int64_t r = r0; r < r1; ++r) {
           const scalar_t init = bias ? bias[r] : scalar_t(0);
           scalar_t* acc = tile[r - r0];
-          if (batch >= lanes) {
+          if (use_simd(batch)) {
             row_vectors(static_cast<int>(ceil_div(width, lanes)), ptr[r], ptr[r + 1], idx, perm,
                         values, in_t + b0, ld, init, acc);
           } else {
-            for (int64_t b = 0; b < width; ++b)
-              acc[b] = row_column(ptr[r], ptr[r + 1], idx, perm, values, in_t + b0 + b, ld, init);
+            acc[0] = row_column(ptr[r], ptr[r + 1], idx, perm, values, in_t + b0, ld, init);
           }
         }
         for (int64_t b = 0; b < width; ++b)
