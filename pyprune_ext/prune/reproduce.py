@@ -30,15 +30,16 @@ PAPERS = {
 def _ours(name, results):
     """The number of our run that matches the paper's figure."""
     if name == "magnitude":
-        return (f"{results['final_sparsity']:.0%} pruned: error {1 - results['dense_accuracy']:.2%} -> "
-                f"{1 - results['final_accuracy']:.2%}")
+        return f"dense error {1 - results['dense_accuracy']:.2%}; after retraining: " + ", ".join(
+            f"{step['sparsity']:.0%} pruned {1 - step['accuracy']:.2%}" for step in results["steps"][1:])
     if name == "region":
         return (f"{results['accuracy_trained']:.1%} -> {results['accuracy_final']:.1%}; neurons "
                 f"{results['share_neurons_pruned_ge_90']:.0%} / {results['share_neurons_pruned_le_40']:.0%}")
     if name == "information":
         mean = results["mean_curve_accuracy"]
-        return ("mean accuracy over the removal curve: " +
-                ", ".join(f"{k} {v:.1%}" for k, v in mean.items()))
+        return (f"mean accuracy over the removal curve, TE vs MI order: highest first "
+                f"{mean['TE high-first']:.1%} vs {mean['MI high-first']:.1%}, lowest first "
+                f"{mean['TE low-first']:.1%} vs {mean['MI low-first']:.1%} (random {mean['random']:.1%})")
     if name == "taylor":
         cells = [f"{v} {r['accuracy_at'].get(0.9, float('nan')):.2%}" for v, r in results["runs"].items()]
         return f"{results['accuracy']:.2%} -> " + ", ".join(cells)
