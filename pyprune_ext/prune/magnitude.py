@@ -13,7 +13,8 @@ from ..taylor import global_topk_masks
 from .common import (RunSettings, accuracy, progress, pyplot, save_figure, set_mask, train, weight_mask,
                      write_results)
 
-__all__ = ["MagnitudeConfig", "magnitude_masks", "prunable_layers", "sparsity_of", "mlp", "run_magnitude"]
+__all__ = ["MagnitudeConfig", "magnitude_masks", "prunable_layers", "sparsity_of", "mlp", "trained_mlp",
+           "run_magnitude"]
 
 
 @dataclasses.dataclass
@@ -47,6 +48,18 @@ def mlp(sizes: Sequence[int]):
     return nn.Sequential(*layers)
 
 
+def trained_mlp(config, epochs, desc="train"):
+    """The digits MLP ``784-<config.hidden>-10`` trained by plain SGD (``config.lr``,
+    ``config.batch_size``), seeded; returns ``(model, train_data, test_data, fit)`` with ``fit`` the
+    keyword arguments for retraining it the same way."""
+    torch.manual_seed(config.seed)
+    train_data, test_data = mnist_subset(seed=config.seed)
+    model = mlp((784, *config.hidden, 10))
+    fit = {"lr": config.lr, "batch_size": config.batch_size, "settings": config}
+    train(model, train_data, epochs=epochs, desc=desc, **fit)
+    return model, train_data, test_data, fit
+
+
 def prunable_layers(model):
     """The Linear and Conv layers of ``model`` whose weights are pruned, in module order."""
     return [m for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d))]
@@ -78,11 +91,7 @@ def sparsity_of(layers):
 
 
 def run_magnitude(config: MagnitudeConfig):
-    torch.manual_seed(config.seed)
-    train_data, test_data = mnist_subset(seed=config.seed)
-    model = mlp((784, *config.hidden, 10))
-    fit = dict(lr=config.lr, batch_size=config.batch_size, settings=config)
-    train(model, train_data, epochs=config.epochs, desc="train", **fit)
+    model, train_data, test_data, fit = trained_mlp(config, config.epochs)
     layers = prunable_layers(model)
     steps = [{"target": 0.0, "sparsity": 0.0, "per_layer": [0.0] * len(layers),
               "accuracy_pruned": accuracy(model, test_data), "accuracy": accuracy(model, test_data)}]

@@ -8,11 +8,10 @@ from typing import Tuple
 
 import torch
 
-from ..data import mnist_subset
 from ..regions import label_regions, prune_regions
 from .common import (RunSettings, accuracy, progress, pyplot, save_figure, set_mask, train, weight_mask,
                      write_results)
-from .magnitude import magnitude_masks, mlp
+from .magnitude import magnitude_masks, trained_mlp
 
 __all__ = ["RegionConfig", "run_region"]
 
@@ -41,11 +40,7 @@ def _first_layer_fields(layer):
 
 
 def run_region(config: RegionConfig):
-    torch.manual_seed(config.seed)
-    train_data, test_data = mnist_subset(seed=config.seed)
-    model = mlp((784, *config.hidden, 10))
-    fit = dict(lr=config.lr, batch_size=config.batch_size, settings=config)
-    train(model, train_data, epochs=config.epochs, desc="train", **fit)
+    model, train_data, test_data, fit = trained_mlp(config, config.epochs)
     first = model[0]
     results = {"accuracy_trained": accuracy(model, test_data)}
 

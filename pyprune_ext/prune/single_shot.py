@@ -8,11 +8,10 @@ from typing import Tuple
 
 import torch
 
-from ..data import mnist_subset
 from ..taylor import global_topk_masks
 from .common import (RunSettings, accuracy, batches, classification_loss, progress, pyplot, save_figure, set_mask,
                      train, write_results)
-from .magnitude import mlp, prunable_layers
+from .magnitude import prunable_layers, trained_mlp
 
 __all__ = ["SingleShotConfig", "single_shot_masks", "run_single_shot"]
 
@@ -77,11 +76,7 @@ def single_shot_masks(layers, grads, sparsity, method, *, alpha, generator=None)
 
 
 def run_single_shot(config: SingleShotConfig):
-    torch.manual_seed(config.seed)
-    train_data, test_data = mnist_subset(seed=config.seed)
-    pretrained = mlp((784, *config.hidden, 10))
-    fit = dict(lr=config.lr, batch_size=config.batch_size, settings=config)
-    train(pretrained, train_data, epochs=config.pretrain_epochs, desc="pre-train", **fit)
+    pretrained, train_data, test_data, fit = trained_mlp(config, config.pretrain_epochs, "pre-train")
     base = accuracy(pretrained, test_data)
     grads = accumulated_gradients(pretrained, train_data, batches_used=config.grad_batches,
                                   batch_size=config.batch_size)
