@@ -93,8 +93,9 @@ def sparsity_of(layers):
 def run_magnitude(config: MagnitudeConfig):
     model, train_data, test_data, fit = trained_mlp(config, config.epochs)
     layers = prunable_layers(model)
+    dense_acc = accuracy(model, test_data)
     steps = [{"target": 0.0, "sparsity": 0.0, "per_layer": [0.0] * len(layers),
-              "accuracy_pruned": accuracy(model, test_data), "accuracy": accuracy(model, test_data)}]
+              "accuracy_pruned": dense_acc, "accuracy": dense_acc}]
     for target in progress(config.schedule, "prune", config):
         for layer, mask in zip(layers, magnitude_masks(layers, target, config.scope)):
             set_mask(layer, mask)

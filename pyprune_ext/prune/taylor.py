@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from ..data import mnist_subset
-from ..taylor import ScoreCollector, l1_stdv_scores, normalize_scores
+from ..taylor import NEED_MEANS, ScoreCollector, l1_stdv_scores, normalize_scores
 from .common import RunSettings, accuracy, batches, progress, pyplot, save_figure, train, write_results
 
 __all__ = ["TaylorConfig", "ChannelGate", "LeNet5Like", "conv_flops", "shrink", "channel_importance",
@@ -130,7 +130,7 @@ def channel_importance(model, data, variant, *, score_batches, batch_size, gener
         return {name: l1_stdv_scores(conv.weight).double() for name, conv, _ in blocks}
     criterion, normalise = variant.removesuffix("+norm"), variant.endswith("+norm")
     collector = ScoreCollector({name: gate for name, _, gate in blocks},
-                               loss_reduction="mean", with_means=criterion in ("meanprod", "trace"))
+                               loss_reduction="mean", with_means=criterion in NEED_MEANS)
     x, y = data
     picked = torch.randperm(len(x), generator=generator)[:score_batches * batch_size]
     model.eval()  # statistics of the trained network as it stands: no dropout noise in the scores
