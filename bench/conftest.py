@@ -1,5 +1,6 @@
 """Shared bench settings: every group times the reference, the composed-PyTorch peer and ours on
-the same inputs, so `python -m pyprune_ext bench` can print ratios from one run."""
+the same inputs, so `python -m pyprune_ext bench` can print ratios from one run. Where a GPU is
+present, the `*_cuda` rows time the CUDA ops against the best composed-PyTorch CUDA peers."""
 import os
 
 import pytest
@@ -7,6 +8,9 @@ import torch
 
 # PYPRUNE_BENCH_QUICK=1 (the CI smoke run) divides the big dimension of every shape by 50.
 QUICK = os.getenv("PYPRUNE_BENCH_QUICK") == "1"
+CUDA_CALLS = 20  # calls per timed round on a GPU: one synchronize per round, not per call
+
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 
 def scaled(shapes, axis):
@@ -24,8 +28,22 @@ def _deterministic():
     torch.manual_seed(0)
 
 
-def run(benchmark, fn, *args, slow=False):
-    """Times fn(*args); slow ones (the NumPy reference) get a single round."""
+def run(benchmark, fn, *args, slow=False, cuda=False):
+    """Times fn(*args); slow ones (the NumPy reference) get a single round. With cuda=True a round
+    is CUDA_CALLS calls and one synchronize (kernels queue as in a training loop); the summary
+    divides by `calls_per_round`."""
+    if cuda:
+        result = []
+
+        def calls():
+            for _ in range(CUDA_CALLS):
+                out = fn(*args)
+            torch.cuda.synchronize()
+            result[:] = [out]
+
+        benchmark.extra_info["calls_per_round"] = CUDA_CALLS
+        benchmark.pedantic(calls, rounds=10, iterations=1, warmup_rounds=1)
+        return result[0]
     if slow:
         return benchmark.pedantic(fn, args=args, rounds=1, iterations=1, warmup_rounds=0)
     return benchmark.pedantic(fn, args=args, rounds=7, iterations=1, warmup_rounds=1)

@@ -41,13 +41,10 @@ def channel_scores_torch(x, g, gbar, chunk=16):
     nb, c = x.shape[:2]
     xf, gf = x.reshape(nb, c, -1), g.reshape(nb, c, -1)
     p = xf.shape[2]
-    gb = gbar.reshape(c, p, 1).to(x.dtype)
-    sq = torch.zeros(c, dtype=torch.float64)
-    dot = torch.zeros(c, dtype=torch.float64)
-    dot2 = torch.zeros(c, dtype=torch.float64)
-    trace = torch.zeros(c, dtype=torch.float64)
-    sum_x = torch.zeros(c, p, dtype=torch.float64)
-    sum_g = torch.zeros(c, p, dtype=torch.float64)
+    gb = gbar.reshape(c, p, 1).to(x.dtype)  # on x's device
+    f64 = dict(dtype=torch.float64, device=x.device)
+    sq, dot, dot2, trace = (torch.zeros(c, **f64) for _ in range(4))
+    sum_x, sum_g = torch.zeros(c, p, **f64), torch.zeros(c, p, **f64)
     for start in range(0, nb, chunk):
         xs, gs = xf[start:start + chunk], gf[start:start + chunk]
         xb = xs.transpose(0, 1)  # [C, n, P]
@@ -68,7 +65,7 @@ def topk_masks_torch(params, grads, sparsity, alpha, use_kthvalue=False):
     scores = torch.cat([(g * p).abs_().add_(p * p, alpha=alpha).reshape(-1)
                         for p, g in zip(params, grads)])
     keep = scores.numel() - int(round(sparsity * scores.numel()))
-    flat = torch.zeros(scores.numel(), dtype=torch.bool)
+    flat = torch.zeros(scores.numel(), dtype=torch.bool, device=scores.device)
     if use_kthvalue:
         threshold = torch.kthvalue(scores, scores.numel() - keep + 1).values
         flat = scores >= threshold

@@ -14,6 +14,11 @@ def _impl(bench):
     return bench["params"].get("impl", bench["name"])
 
 
+def _median(bench):
+    """Median seconds per call (a CUDA round holds several calls and one synchronize)."""
+    return bench["stats"]["median"] / bench.get("extra_info", {}).get("calls_per_round", 1)
+
+
 def format_tables(report):
     groups = defaultdict(list)
     for bench in report["benchmarks"]:
@@ -21,13 +26,13 @@ def format_tables(report):
     lines = []
     for name, benches in groups.items():
         ours = [b for b in benches if _impl(b) == "ours"]
-        base = ours[0]["stats"]["median"] if ours else None
+        base = _median(ours[0]) if ours else None
         lines.append(f"\n{name}")
         per = benches[0].get("extra_info", {}).get("per_mask")
         unit = f"{'us/mask':>9}" if per else f"{'GB/s':>9}"
         lines.append(f"  {'implementation':<22}{'median ms':>12}{'x ours':>10}{unit}")
-        for bench in sorted(benches, key=lambda b: -b["stats"]["median"]):
-            median = bench["stats"]["median"]
+        for bench in sorted(benches, key=lambda b: -_median(b)):
+            median = _median(bench)
             ratio = f"{median / base:.1f}" if base else "-"
             size = bench.get("extra_info", {}).get("bytes")
             rate = f"{size / median / 1e9:.1f}" if size else ""

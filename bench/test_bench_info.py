@@ -5,7 +5,7 @@ import torch
 import pyprune_ext as pp
 from pyprune_ext import reference as ref
 
-from conftest import run, scaled
+from conftest import needs_cuda, run, scaled
 from peers import info_scores_torch
 
 SHAPES = scaled([  # (N, S, T, B, K)
@@ -47,5 +47,21 @@ def test_info_scores(benchmark, shape, impl):
         mi, te = run(benchmark, info_scores_torch, x, y, k, b)
     else:
         scores = run(benchmark, lambda: pp.information_scores(x, y, k, bins=b))
+        mi, te = scores.mutual_information, scores.transfer_entropy
+    assert len(mi) == n and len(te) == n
+
+
+@needs_cuda
+@pytest.mark.parametrize("impl", ["torch", "ours"])
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: f"N{s[0]}")
+def test_info_scores_cuda(benchmark, shape, impl):
+    n, s, t, b, k = shape
+    x, y = (v.cuda() for v in data(shape))
+    benchmark.group = group(shape) + " [cuda]"
+    benchmark.extra_info["bytes"] = x.numel() * 4
+    if impl == "torch":
+        mi, te = run(benchmark, info_scores_torch, x, y, k, b, cuda=True)
+    else:
+        scores = run(benchmark, lambda: pp.information_scores(x, y, k, bins=b), cuda=True)
         mi, te = scores.mutual_information, scores.transfer_entropy
     assert len(mi) == n and len(te) == n

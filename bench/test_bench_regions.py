@@ -7,7 +7,7 @@ import torch
 
 import pyprune_ext as pp
 
-from conftest import QUICK, run
+from conftest import QUICK, needs_cuda, run
 
 MASK_COUNTS = [100, 200] if QUICK else [100, 10_000]
 BIG = 512 if QUICK else 4096
@@ -101,4 +101,21 @@ def test_one_large_mask(benchmark, impl):
         run(benchmark, _ours, mask, weights)
     else:
         pytest.importorskip({"cc3d stack": "cc3d", "opencv per mask": "cv2"}.get(impl, "scipy"))
+        run(benchmark, PEERS[impl], mask.numpy(), weights.numpy())
+
+
+@needs_cuda
+@pytest.mark.parametrize("impl", ["opencv per mask", "ours (cpu)", "ours"])
+@pytest.mark.parametrize("shape", [(k, 28, 28) for k in MASK_COUNTS] + [(1, BIG, BIG)],
+                         ids=lambda s: "x".join(map(str, s)))
+def test_regions_cuda(benchmark, shape, impl):
+    """Label + mean |w| on the GPU against our CPU op (all threads) and OpenCV looped per mask."""
+    mask, weights = data(*shape)
+    benchmark.group = f"regions: {shape[0]} masks {shape[1]}x{shape[2]} at 50%, label + mean |w| [cuda]"
+    if impl == "ours":
+        run(benchmark, _ours, mask.cuda(), weights.cuda(), cuda=True)
+    elif impl == "ours (cpu)":
+        run(benchmark, _ours, mask, weights)
+    else:
+        pytest.importorskip("cv2")
         run(benchmark, PEERS[impl], mask.numpy(), weights.numpy())

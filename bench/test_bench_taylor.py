@@ -6,7 +6,7 @@ import torch
 import pyprune_ext as pp
 from pyprune_ext import reference as ref
 
-from conftest import QUICK, run, scaled
+from conftest import QUICK, needs_cuda, run, scaled
 from peers import channel_scores_torch, topk_masks_torch
 
 FEATURE_SHAPES = scaled([(128, 64, 32, 32), (256, 256, 16, 16), (64, 128, 56, 56)], axis=0)
@@ -71,3 +71,32 @@ def test_global_topk(benchmark, impl):
         assert kept >= TOTAL - round(0.9 * TOTAL)
     else:
         assert kept == TOTAL - round(0.9 * TOTAL)
+
+
+@needs_cuda
+@pytest.mark.parametrize("impl", ["torch", "ours"])
+@pytest.mark.parametrize("shape", FEATURE_SHAPES, ids=lambda s: "x".join(map(str, s)))
+def test_channel_scores_cuda(benchmark, shape, impl):
+    x, g, gbar = (t.cuda() for t in feature_data(shape))
+    benchmark.group = f"taylor 7 criteria x,g={tuple(shape)} ({2 * x.numel() * 4 / 2**20:.0f} MiB) [cuda]"
+    benchmark.extra_info["bytes"] = 2 * x.numel() * 4
+    if impl == "torch":
+        out = run(benchmark, channel_scores_torch, x, g, gbar, cuda=True)
+    else:
+        out = run(benchmark, lambda: pp.channel_scores(x, g, pp.CRITERIA, gbar=gbar), cuda=True)
+    assert len(out) == 7
+
+
+@needs_cuda
+@pytest.mark.parametrize("impl", ["torch.topk", "torch.kthvalue", "ours"])
+def test_global_topk_cuda(benchmark, impl):
+    params, grads = ([t.cuda() for t in ts] for ts in param_data())
+    benchmark.group = f"single-shot scores + global top-k, {TOTAL / 1e6:.0f}M params, sparsity 0.9 [cuda]"
+    benchmark.extra_info["bytes"] = 2 * TOTAL * 4
+    if impl == "ours":
+        masks = run(benchmark, lambda: pp.global_topk_masks(params, grads, sparsity=0.9, alpha=0.01),
+                    cuda=True)
+    else:
+        masks = run(benchmark, topk_masks_torch, params, grads, 0.9, 0.01,
+                    impl == "torch.kthvalue", cuda=True)
+    assert sum(int(m.sum()) for m in masks) >= TOTAL - round(0.9 * TOTAL)
