@@ -20,8 +20,11 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> label_regions_cuda(
   const int64_t k = mask.size(0), plane = mask.size(1) * mask.size(2);
   at::Tensor labels = at::empty(mask.sizes(), mask.options().dtype(at::kInt));
   at::Tensor counts = at::empty({k}, mask.options().dtype(at::kLong));
+  const size_t scratch_bytes = cuda::label_regions_scratch_bytes(k, mask.size(1), mask.size(2));
+  at::Tensor scratch = at::empty({static_cast<int64_t>(scratch_bytes)}, mask.options().dtype(at::kByte));
   cuda::label_regions(mask.data_ptr<bool>(), k, mask.size(1), mask.size(2), connectivity == 8,
-                      labels.data_ptr<int32_t>(), counts.data_ptr<int64_t>(), stream);
+                      labels.data_ptr<int32_t>(), counts.data_ptr<int64_t>(),
+                      scratch_bytes ? scratch.data_ptr() : nullptr, stream);
   C10_CUDA_KERNEL_LAUNCH_CHECK();
   const at::Tensor offsets = counts.cumsum(0) - counts;
   const int64_t total = k == 0 ? 0 : counts.sum().item<int64_t>();
