@@ -37,8 +37,11 @@ def _extension():
     if not debug and not _flag("PYPRUNE_PORTABLE"):
         cxx.append("-march=native")
     macros = []
+    # -lstdc++: Debian/Ubuntu Pythons link extensions with `gcc -shared`, which leaves the library
+    # without a libstdc++ dependency; its C++ runtime calls (e.g. formatting an int into an error
+    # message) then bind unversioned and crashed on an Ubuntu 24.04 CUDA build.
     kwargs = dict(name="pyprune_ext._C", include_dirs=[os.path.abspath("csrc")],
-                  extra_link_args=["-fopenmp"])
+                  extra_link_args=["-fopenmp", "-lstdc++"])
     if with_cuda:
         # Kernels (.cu) are plain CUDA behind launch APIs; the *_cuda.cpp files bind them to torch.
         sources = cpu_sources + sorted(glob.glob("csrc/*/cuda/*.cu")) + sorted(glob.glob("csrc/*/cuda/*.cpp"))
