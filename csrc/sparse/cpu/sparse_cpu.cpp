@@ -134,6 +134,14 @@ void spmm_rows(int64_t rows, int64_t batch, int64_t ld, const int32_t* ptr, cons
 template <typename scalar_t>
 void sddmm_rows(int64_t rows, int64_t batch, int64_t ld, const int32_t* ptr, const int32_t* idx,
                 const scalar_t* dy_t, const scalar_t* x_t, scalar_t* dw) {
+  if (ld == 1) {  // a batch of 1: one product per nonzero (a length-1 SIMD reduction costs 10x)
+#pragma omp parallel for schedule(static) num_threads(num_threads())
+    for (int64_t r = 0; r < rows; ++r) {
+      const scalar_t dy = dy_t[r];
+      for (int32_t j = ptr[r]; j < ptr[r + 1]; ++j) dw[j] = dy * x_t[idx[j]];
+    }
+    return;
+  }
 #pragma omp parallel for schedule(dynamic, 8) num_threads(num_threads())
   for (int64_t r = 0; r < rows; ++r) {
     const scalar_t* dy = dy_t + r * ld;
