@@ -40,6 +40,16 @@ __device__ void unite(int32_t* parent, int32_t a, int32_t b) {
   }
 }
 
+// Unites set pixel p of mask m with its set left and up neighbours (and the upper diagonals).
+__device__ void unite_neighbours(const bool* m, int32_t* parent, int64_t p, int64_t width,
+                                 bool eight) {
+  const int64_t r = p / width, c = p % width;
+  if (c > 0 && m[p - 1]) unite(parent, p, p - 1);
+  if (r > 0 && m[p - width]) unite(parent, p, p - width);
+  if (eight && r > 0 && c > 0 && m[p - width - 1]) unite(parent, p, p - width - 1);
+  if (eight && r > 0 && c + 1 < width && m[p - width + 1]) unite(parent, p, p - width + 1);
+}
+
 __global__ void label_kernel(const bool* __restrict__ mask, int64_t height, int64_t width,
                              bool eight, int32_t* __restrict__ labels, int64_t* __restrict__ counts) {
   using Scan = cub::BlockScan<int32_t, kThreads>;
@@ -50,14 +60,8 @@ __global__ void label_kernel(const bool* __restrict__ mask, int64_t height, int6
   int32_t* parent = labels + blockIdx.x * plane;
   for (int64_t i = threadIdx.x; i < plane; i += blockDim.x) parent[i] = m[i] ? static_cast<int32_t>(i) + 1 : 0;
   __syncthreads();
-  for (int64_t i = threadIdx.x; i < plane; i += blockDim.x) {
-    if (!m[i]) continue;
-    const int64_t r = i / width, c = i % width;
-    if (c > 0 && m[i - 1]) unite(parent, i, i - 1);
-    if (r > 0 && m[i - width]) unite(parent, i, i - width);
-    if (eight && r > 0 && c > 0 && m[i - width - 1]) unite(parent, i, i - width - 1);
-    if (eight && r > 0 && c + 1 < width && m[i - width + 1]) unite(parent, i, i - width + 1);
-  }
+  for (int64_t i = threadIdx.x; i < plane; i += blockDim.x)
+    if (m[i]) unite_neighbours(m, parent, i, width, eight);
   __syncthreads();
   // Flatten every pixel to its root index + 1 (still in parent).
   for (int64_t i = threadIdx.x; i < plane; i += blockDim.x)
@@ -100,14 +104,8 @@ __global__ void init_kernel(const bool* __restrict__ mask, int64_t total, int64_
 __global__ void merge_kernel(const bool* __restrict__ mask, int64_t total, int64_t width,
                              int64_t plane, bool eight, int32_t* labels) {
   PYPRUNE_PIXELS(i, total) {
-    if (!mask[i]) continue;
-    const int64_t first = i - i % plane, p = i % plane, r = p / width, c = p % width;
-    const bool* m = mask + first;
-    int32_t* parent = labels + first;
-    if (c > 0 && m[p - 1]) unite(parent, p, p - 1);
-    if (r > 0 && m[p - width]) unite(parent, p, p - width);
-    if (eight && r > 0 && c > 0 && m[p - width - 1]) unite(parent, p, p - width - 1);
-    if (eight && r > 0 && c + 1 < width && m[p - width + 1]) unite(parent, p, p - width + 1);
+    const int64_t first = i - i % plane;
+    if (mask[i]) unite_neighbours(mask + first, labels + first, i - first, width, eight);
   }
 }
 
