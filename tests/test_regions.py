@@ -85,7 +85,8 @@ def test_large_masks_match_scipy(connectivity, device):
     want_labels, want_counts = ref.label_regions(mask.numpy(), connectivity)
     np.testing.assert_array_equal(labels.cpu().numpy(), want_labels)
     np.testing.assert_array_equal(counts.cpu().numpy(), want_counts)
-    assert (counts > 900).all()  # many regions, some spanning the whole mask
+    # many regions; at 8-connectivity the 55% mask has fewer, some spanning the whole mask
+    assert (counts > (1000 if connectivity == 4 else 900)).all()
 
 
 def test_numbering_is_raster_order_by_hand():
