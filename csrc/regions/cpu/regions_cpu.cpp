@@ -1,99 +1,168 @@
 // CPU kernel of connected-component labelling with region statistics, one mask per task.
 //
-// Run-based: each row is cut into runs of set pixels (a row of up to 64 pixels is packed into one
-// machine word and its runs read off with count-trailing-zeros), runs of adjacent rows that touch
-// are merged with union-find over run indices (the smaller index becomes the root, so a region's
-// root is its first run in raster order and numbering regions by their roots' order is numbering
-// them by their first pixel), then labels are filled and sizes and sums of |w| taken run by run:
-// the weights are read once, only under set pixels. Masks are spread over threads in contiguous
-// blocks, so each thread's region records come out in mask order.
+// Bit-run labelling: each row is packed into 64-bit words (bit c of word w = pixel 64w + c), and a
+// run of set pixels is numbered by counting the run starts up to a pixel (popcount), so nothing
+// walks pixels one by one to find runs or their neighbours. Runs of adjacent rows touch where
+// the AND of the two rows (and, at 8-connectivity, of one row shifted by a pixel) is set; each
+// segment of that contact word joins exactly one upper run to one lower run, merged with Rem's
+// union-find (a parent never has a larger index than its child), so one pass in index order
+// flattens the forest and numbers the roots. Runs are in raster order, hence so are the roots:
+// labels come out numbered by each region's first pixel. The label image is then written pixel
+// by pixel without branches (a run-indexed table lookup), and sizes and sums of |w| are taken run
+// by run: the weights are read once, only under set pixels. Masks are spread over threads in
+// contiguous blocks, so each thread's region records come out in mask order.
 #include <omp.h>
 #include <torch/library.h>
 #include <torch/types.h>
 
 #include <cmath>
 #include <cstring>
+#include <numeric>
 #include <vector>
 
 #include "common/checks.h"
 #include "common/parallel.h"
 #include "regions/regions_args.h"
 
-#if defined(__BMI2__)
+#if defined(__AVX512BW__)
 #include <immintrin.h>
 #endif
 
 namespace pyprune {
 namespace {
 
-struct Run {
-  int32_t row, begin, end;  // pixels [begin, end) of row
-};
+constexpr int kWordBits = 64;
 
-struct Scratch {
-  std::vector<Run> runs;
-  std::vector<int32_t> parent, label, row_start;
-};
+// Bits 0..b of a word.
+inline uint64_t through(int b) { return (uint64_t{2} << b) - 1; }  // b = 63: 2 << 63 wraps to 0
 
-// Bit i set when pixel i of the row (at most 64 pixels of bools) is set.
-inline uint64_t pack_row(const bool* row, int64_t width) {
+// Bit i set when pixel i of the (at most 64) bools at `row` is set.
+inline uint64_t pack_word(const bool* row, int64_t width) {
+#if defined(__AVX512BW__)
+  const __m512i bytes = _mm512_maskz_loadu_epi8(width >= 64 ? ~0ull : (uint64_t{1} << width) - 1, row);
+  return _mm512_test_epi8_mask(bytes, bytes);
+#else
   uint64_t bits = 0;
   int64_t i = 0;
   for (; i + 8 <= width; i += 8) {
     uint64_t bytes;
     std::memcpy(&bytes, row + i, 8);
-#if defined(__BMI2__)
-    bits |= _pext_u64(bytes, 0x0101010101010101ull) << i;
-#else
     bits |= ((bytes * 0x0102040810204080ull) >> 56 & 0xff) << i;  // bytes are 0/1
-#endif
   }
   for (; i < width; ++i) bits |= static_cast<uint64_t>(row[i] != 0) << i;
   return bits;
+#endif
 }
 
-void find_runs(const bool* mask, int64_t height, int64_t width, Scratch& s) {
-  s.runs.clear();
-  s.row_start.assign(height + 1, 0);
+struct Scratch {
+  std::vector<uint64_t> bits, starts;  // [H * words]
+  std::vector<int32_t> runs_before;    // [H * words + 1]: runs starting in earlier words
+  std::vector<int32_t> parent;         // per run
+  std::vector<int32_t> label;          // label of run i at [i + 1]; [0] = 0
+};
+
+// Packs the mask, marks run starts and numbers the runs; returns the run count.
+int32_t find_runs(const bool* mask, int64_t height, int64_t width, int64_t words, Scratch& s) {
+  const int64_t cells = height * words;
+  s.bits.resize(cells);
+  s.starts.resize(cells);
+  s.runs_before.resize(cells + 1);
+  int32_t runs = 0;
   for (int64_t r = 0; r < height; ++r) {
-    s.row_start[r] = static_cast<int32_t>(s.runs.size());
-    const bool* row = mask + r * width;
-    if (width <= 64) {
-      uint64_t bits = pack_row(row, width);
-      while (bits) {
-        const int begin = __builtin_ctzll(bits);
-        const uint64_t rest = ~(bits >> begin);
-        const int length = rest ? __builtin_ctzll(rest) : 64 - begin;
-        s.runs.push_back({static_cast<int32_t>(r), begin, begin + length});
-        bits = length + begin >= 64 ? 0 : bits & (~0ull << (begin + length));
-      }
-    } else {
-      int64_t c = 0;
-      while (c < width) {
-        while (c < width && !row[c]) ++c;
-        if (c == width) break;
-        const int64_t begin = c;
-        while (c < width && row[c]) ++c;
-        s.runs.push_back({static_cast<int32_t>(r), static_cast<int32_t>(begin), static_cast<int32_t>(c)});
-      }
+    uint64_t carry = 0;  // last pixel of the previous word of this row
+    for (int64_t w = 0; w < words; ++w) {
+      const int64_t i = r * words + w;
+      const int64_t first = w * kWordBits;
+      const uint64_t bits = pack_word(mask + r * width + first, std::min<int64_t>(kWordBits, width - first));
+      const uint64_t starts = bits & ~(bits << 1 | carry);
+      s.bits[i] = bits;
+      s.starts[i] = starts;
+      s.runs_before[i] = runs;
+      runs += __builtin_popcountll(starts);
+      carry = bits >> 63;
     }
   }
-  s.row_start[height] = static_cast<int32_t>(s.runs.size());
+  s.runs_before[cells] = runs;
+  return runs;
 }
 
-inline int32_t find_root(std::vector<int32_t>& parent, int32_t i) {
-  while (parent[i] != i) {
-    parent[i] = parent[parent[i]];  // path halving
-    i = parent[i];
+// Index of the run holding set pixel `col` of the row whose first word is `row_word`.
+inline int32_t run_at(const Scratch& s, int64_t row_word, int64_t col) {
+  const int64_t i = row_word + col / kWordBits;
+  return s.runs_before[i] + __builtin_popcountll(s.starts[i] & through(col % kWordBits)) - 1;
+}
+
+// Rem's union with splicing: merges the trees of runs x and y, keeping parent[i] <= i.
+inline void unite(int32_t* parent, int32_t x, int32_t y) {
+  while (parent[x] != parent[y]) {
+    if (parent[x] < parent[y]) std::swap(x, y);
+    const int32_t next = parent[x];
+    parent[x] = parent[y];
+    if (next == x) return;
+    x = next;
   }
-  return i;
 }
 
-inline void unite(std::vector<int32_t>& parent, int32_t a, int32_t b) {
-  a = find_root(parent, a);
-  b = find_root(parent, b);
-  if (a < b) parent[b] = a;
-  else if (b < a) parent[a] = b;
+// Last pixel of each run in word w of the row whose first word is `row_word`.
+inline uint64_t run_ends(const Scratch& s, int64_t row_word, int64_t w, int64_t words) {
+  const uint64_t bits = s.bits[row_word + w];
+  const uint64_t next = w + 1 < words ? s.bits[row_word + w + 1] << 63 : 0;  // pixel after the word
+  return bits & ~(bits >> 1 | next);
+}
+
+// Calls join(col) for each set bit of `word` (word w of a row).
+template <typename Join>
+inline void for_each_bit(uint64_t word, int64_t w, Join join) {
+  for (; word; word &= word - 1) join(w * kWordBits + __builtin_ctzll(word));
+}
+
+// Joins each run of row r to the runs of row r - 1 it touches. Runs touching through a pixel
+// straight above meet in a segment of the AND of the two rows, one segment per pair. Diagonal
+// contacts (8-connectivity) only add a pair where no straight one exists: an upper run ending at
+// col - 1 with a lower run starting at col, or an upper run starting at col + 1 with a lower run
+// ending at col.
+void unite_rows(Scratch& s, int64_t r, int64_t words, bool eight) {
+  const int64_t up = (r - 1) * words, down = r * words;
+  int32_t* parent = s.parent.data();
+  uint64_t previous_contact = 0, previous_up_ends = 0;
+  for (int64_t w = 0; w < words; ++w) {
+    const uint64_t contact = s.bits[up + w] & s.bits[down + w];
+    for_each_bit(contact & ~(contact << 1 | previous_contact >> 63), w,
+                 [&](int64_t col) { unite(parent, run_at(s, up, col), run_at(s, down, col)); });
+    previous_contact = contact;
+    if (eight) {
+      const uint64_t up_ends = run_ends(s, up, w, words);
+      const uint64_t next_up_starts = w + 1 < words ? s.starts[up + w + 1] << 63 : 0;
+      for_each_bit((up_ends << 1 | previous_up_ends >> 63) & s.starts[down + w], w,
+                   [&](int64_t col) { unite(parent, run_at(s, up, col - 1), run_at(s, down, col)); });
+      for_each_bit((s.starts[up + w] >> 1 | next_up_starts) & run_ends(s, down, w, words), w,
+                   [&](int64_t col) { unite(parent, run_at(s, up, col + 1), run_at(s, down, col)); });
+      previous_up_ends = up_ends;
+    }
+  }
+}
+
+// Writes the labels of up to 64 pixels whose set bits are `bits`: the pixel at bit c belongs to
+// the n-th run counted from the word's first start, n = starts up to c, labelled table[n].
+inline void write_labels(uint64_t bits, uint64_t starts, const int32_t* table, int32_t* out, int n) {
+#if defined(__AVX512VPOPCNTDQ__)
+  const __m512i through_lane = _mm512_set_epi32(0xffff, 0x7fff, 0x3fff, 0x1fff, 0xfff, 0x7ff, 0x3ff, 0x1ff,
+                                                0xff, 0x7f, 0x3f, 0x1f, 0xf, 0x7, 0x3, 0x1);
+  int before = 0;  // starts in the earlier groups of 16 pixels
+  for (int g = 0; g * 16 < n; ++g) {
+    const uint32_t group_starts = starts >> (16 * g) & 0xffff;
+    const __m512i count = _mm512_popcnt_epi32(_mm512_and_si512(_mm512_set1_epi32(group_starts), through_lane));
+    // a group touches at most 17 runs: the one running in from the left and 16 starting in it
+    const int32_t* runs = table + before;
+    const __m512i group = _mm512_maskz_permutex2var_epi32(
+        static_cast<__mmask16>(bits >> (16 * g)), _mm512_loadu_si512(runs), count, _mm512_loadu_si512(runs + 16));
+    _mm512_mask_storeu_epi32(out + 16 * g, static_cast<__mmask16>(through(std::min(n - 16 * g, 16) - 1)), group);
+    before += __builtin_popcount(group_starts);
+  }
+#else
+  for (int c = 0; c < n; ++c)
+    out[c] = table[__builtin_popcountll(starts & through(c))] & -static_cast<int32_t>(bits >> c & 1);
+#endif
 }
 
 // Labels one mask; returns its region count and appends (size, sum |w|) per region.
@@ -101,47 +170,39 @@ template <typename scalar_t>
 int32_t label_mask(const bool* mask, const scalar_t* weights, int64_t height, int64_t width,
                    bool eight, Scratch& s, int32_t* labels, std::vector<int64_t>& sizes,
                    std::vector<double>& sums) {
-  find_runs(mask, height, width, s);
-  const int32_t n = static_cast<int32_t>(s.runs.size());
-  s.parent.resize(n);
-  for (int32_t i = 0; i < n; ++i) s.parent[i] = i;
-  const int32_t reach = eight ? 1 : 0;  // diagonal neighbours widen the overlap test by one
-  for (int64_t r = 1; r < height; ++r) {
-    int32_t a = s.row_start[r - 1], b = s.row_start[r];
-    const int32_t a_end = s.row_start[r], b_end = s.row_start[r + 1];
-    while (a < a_end && b < b_end) {
-      const Run& up = s.runs[a];
-      const Run& down = s.runs[b];
-      if (up.begin < down.end + reach && down.begin < up.end + reach) unite(s.parent, a, b);
-      if (up.end < down.end) ++a;
-      else ++b;
-    }
-  }
-  s.label.resize(n);
+  const int64_t words = ceil_div(width, kWordBits);
+  const int32_t runs = find_runs(mask, height, width, words, s);
+  s.parent.resize(runs);
+  std::iota(s.parent.begin(), s.parent.end(), 0);
+  for (int64_t r = 1; r < height; ++r) unite_rows(s, r, words, eight);
+  // parent[i] <= i, so in index order a run's parent already carries its final label.
+  s.label.resize(runs + 1 + 32);  // + 32: write_labels reads 32 table entries at a time
+  s.label[0] = 0;
   int32_t regions = 0;
-  const size_t first = sizes.size();
-  for (int32_t i = 0; i < n; ++i) {
-    const int32_t root = find_root(s.parent, i);
-    if (root == i) {
-      s.label[i] = ++regions;
-      sizes.push_back(0);
-      sums.push_back(0.0);
-    } else {
-      s.label[i] = s.label[root];
-    }
+  for (int32_t i = 0; i < runs; ++i) {
+    const int32_t p = s.parent[i], inherited = s.label[p + 1];
+    const int32_t root = p == i;
+    regions += root;
+    s.label[i + 1] = inherited + ((regions - inherited) & -root);  // no branch: roots are random
   }
-  std::fill(labels, labels + height * width, 0);
-  for (int32_t i = 0; i < n; ++i) {
-    const Run& run = s.runs[i];
-    const int32_t l = s.label[i];
-    int32_t* out = labels + run.row * width;
-    for (int32_t c = run.begin; c < run.end; ++c) out[c] = l;
-    sizes[first + l - 1] += run.end - run.begin;
-    if (weights) {
-      const scalar_t* w = weights + run.row * width;
-      double total = 0;
-      for (int32_t c = run.begin; c < run.end; ++c) total += std::abs(static_cast<double>(w[c]));
-      sums[first + l - 1] += total;
+  const size_t first = sizes.size();  // label l goes to first + l - 1
+  sizes.resize(sizes.size() + regions, 0);
+  sums.resize(sums.size() + regions, 0.0);
+  int64_t* size = sizes.data() + first - 1;
+  double* sum = sums.data() + first - 1;
+  for (int64_t r = 0; r < height; ++r) {
+    for (int64_t w = 0; w < words; ++w) {
+      const int64_t i = r * words + w, col = w * kWordBits;
+      const int32_t* table = s.label.data() + s.runs_before[i];  // [n] = n-th run from this word on
+      write_labels(s.bits[i], s.starts[i], table, labels + r * width + col,
+                   static_cast<int>(std::min<int64_t>(kWordBits, width - col)));
+      const scalar_t* wr = weights ? weights + r * width + col : nullptr;
+      for (uint64_t b = s.bits[i]; b; b &= b - 1) {
+        const int c = __builtin_ctzll(b);
+        const int32_t l = table[__builtin_popcountll(s.starts[i] & through(c))];
+        size[l] += 1;
+        if (wr) sum[l] += std::abs(static_cast<double>(wr[c]));
+      }
     }
   }
   return regions;
@@ -157,13 +218,11 @@ void label_all(const at::Tensor& mask, const scalar_t* weights, bool eight, at::
   const int threads = static_cast<int>(std::min<int64_t>(num_threads(), std::max<int64_t>(k, 1)));
   std::vector<std::vector<int64_t>> sizes(threads);
   std::vector<std::vector<double>> sums(threads);
-  std::vector<int64_t> first_mask(threads + 1, k);
 #pragma omp parallel num_threads(threads)
   {
     const int t = omp_get_thread_num();
     Scratch scratch;
     const int64_t begin = k * t / threads, end = k * (t + 1) / threads;
-    first_mask[t] = begin;
     for (int64_t i = begin; i < end; ++i)
       cp[i] = label_mask(mp + i * plane, weights ? weights + i * plane : nullptr, h, w, eight,
                          scratch, lp + i * plane, sizes[t], sums[t]);
