@@ -34,6 +34,20 @@ def u_shapes(h, w):
     return m
 
 
+def across_words():
+    # the CPU kernel packs rows into 64-pixel words: strokes and runs crossing columns 63|64 and
+    # 127|128, touching straight or only diagonally across the word boundary
+    m = np.zeros((8, 140), dtype=bool)
+    for edge in (64, 128):
+        for r in range(4):
+            m[r, edge - 3 + r] = m[r, edge + 2 - r] = True
+        m[5, edge - 1] = m[6, edge] = True
+        m[4, edge - 5:edge + 5] = True
+    m[7, :] = True
+    m[7, 64] = False
+    return m[None]
+
+
 SPECIAL = {
     "all_true": np.ones((3, 28, 28), dtype=bool),
     "all_false": np.zeros((3, 28, 28), dtype=bool),
@@ -43,6 +57,7 @@ SPECIAL = {
     "wide_u": u_shapes(5, 200)[None],
     "one_pixel": np.ones((4, 1, 1), dtype=bool),
     "diagonal": np.eye(64, dtype=bool)[None],
+    "across_words": across_words(),
 }
 
 
@@ -57,7 +72,7 @@ def test_special_masks_match_scipy(name, connectivity, device):
 
 
 # (130, 150) is past the CUDA kernel's one-block-per-mask size: the grid-wide path
-@given(st.sampled_from([(1, 1), (1, 40), (40, 1), (28, 28), (13, 64), (9, 65), (50, 130),
+@given(st.sampled_from([(1, 1), (1, 40), (40, 1), (28, 28), (13, 64), (9, 65), (50, 130), (5, 129),
                         (130, 150)]),
        st.integers(1, 5), st.sampled_from([0.05, 0.3, 0.5, 0.6, 0.9]), st.sampled_from([4, 8]),
        st.integers(0, 2**31 - 1))
