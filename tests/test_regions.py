@@ -186,3 +186,10 @@ def test_bad_input(bad, error, match):
         elif bad == "nan":
             weights[0, 0, 0] = float("nan")
             pp.region_stats(mask, weights)
+
+
+def test_weights_checked_only_under_the_mask_and_huge_finite_sums_pass():
+    mask = torch.tensor([[[1, 0, 1]]], dtype=torch.bool)
+    weights = torch.tensor([[[1.5e308, float("nan"), -1.5e308]]], dtype=torch.float64)
+    stats = pp.region_stats(mask, weights)  # NaN off the mask; the sums' total overflows
+    assert stats.sum_abs.tolist() == [1.5e308, 1.5e308]
