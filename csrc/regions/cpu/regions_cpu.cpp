@@ -3,14 +3,15 @@
 // Bit-run labelling: each row is packed into 64-bit words (bit c of word w = pixel 64w + c), and a
 // run of set pixels is numbered by counting the run starts up to a pixel (popcount), so nothing
 // walks pixels one by one to find runs or their neighbours. Runs of adjacent rows touch where
-// the AND of the two rows (and, at 8-connectivity, of one row shifted by a pixel) is set; each
-// segment of that contact word joins exactly one upper run to one lower run, merged with Rem's
-// union-find (a parent never has a larger index than its child), so one pass in index order
-// flattens the forest and numbers the roots. Runs are in raster order, hence so are the roots:
-// labels come out numbered by each region's first pixel. The label image is then written pixel
-// by pixel without branches (a run-indexed table lookup), and sizes and sums of |w| are taken run
-// by run: the weights are read once, only under set pixels. Masks are spread over threads in
-// contiguous blocks, so each thread's region records come out in mask order.
+// the AND of the two rows is set, each segment of it joining exactly one upper run to one lower
+// run; 8-connectivity adds the diagonal pairs of an upper run's end and a lower run's start (or
+// the reverse) a pixel apart. Runs are merged with Rem's union-find (a parent never has a larger
+// index than its child), so one pass in index order flattens the forest and numbers the roots.
+// Runs are in raster order, hence so are the roots: labels come out numbered by each region's
+// first pixel. The label image is then written without branches (a run-indexed table lookup, 16
+// pixels at a time with AVX-512), and sizes and sums of |w| are added pixel by pixel to the
+// pixel's region: the weights are read once, only under set pixels. Masks are spread over threads
+// in contiguous blocks, so each thread's region records come out in mask order.
 #include <omp.h>
 #include <torch/library.h>
 #include <torch/types.h>
@@ -24,7 +25,7 @@
 #include "common/parallel.h"
 #include "regions/regions_args.h"
 
-#if defined(__AVX512BW__)
+#if defined(__AVX512BW__) || defined(__AVX512VPOPCNTDQ__)
 #include <immintrin.h>
 #endif
 
