@@ -189,20 +189,20 @@ int32_t label_mask(const bool* mask, const scalar_t* weights, int64_t height, in
   const size_t first = sizes.size();  // label l goes to first + l - 1
   sizes.resize(sizes.size() + regions, 0);
   sums.resize(sums.size() + regions, 0.0);
-  int64_t* size = sizes.data() + first - 1;
-  double* sum = sums.data() + first - 1;
+  int64_t* size = sizes.data() + first;
+  double* sum = sums.data() + first;
   for (int64_t r = 0; r < height; ++r) {
     for (int64_t w = 0; w < words; ++w) {
       const int64_t i = r * words + w, col = w * kWordBits;
       const int32_t* table = s.label.data() + s.runs_before[i];  // [n] = n-th run from this word on
       write_labels(s.bits[i], s.starts[i], table, labels + r * width + col,
                    static_cast<int>(std::min<int64_t>(kWordBits, width - col)));
-      const scalar_t* wr = weights ? weights + r * width + col : nullptr;
+      const scalar_t* row_weights = weights ? weights + r * width + col : nullptr;
       for (uint64_t b = s.bits[i]; b; b &= b - 1) {
         const int c = __builtin_ctzll(b);
         const int32_t l = table[__builtin_popcountll(s.starts[i] & through(c))];
-        size[l] += 1;
-        if (wr) sum[l] += std::abs(static_cast<double>(wr[c]));
+        size[l - 1] += 1;
+        if (row_weights) sum[l - 1] += std::abs(static_cast<double>(row_weights[c]));
       }
     }
   }
