@@ -72,7 +72,7 @@ def test_special_masks_match_scipy(name, connectivity, device):
 
 
 # (130, 150) is past the CUDA kernel's one-block-per-mask size: the grid-wide path
-@given(st.sampled_from([(1, 1), (1, 40), (40, 1), (28, 28), (13, 64), (9, 65), (50, 130), (5, 129),
+@given(st.sampled_from([(1, 1), (1, 40), (40, 1), (28, 28), (30, 7), (20, 21), (13, 64), (9, 65), (50, 130), (5, 129),
                         (130, 150)]),
        st.integers(1, 5), st.sampled_from([0.05, 0.3, 0.5, 0.6, 0.9]), st.sampled_from([4, 8]),
        st.integers(0, 2**31 - 1))

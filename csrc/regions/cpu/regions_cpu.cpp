@@ -143,6 +143,35 @@ void unite_rows(Scratch& s, int64_t r, int64_t words, bool eight) {
   }
 }
 
+// unite_rows for rows of one word, `rows` of them at once from row r on (rows * width <= 64):
+// the group's bits sit row after row in one word and the rows above them are the same word
+// shifted by a row, so each straight or diagonal contact of the group is one set bit; contacts
+// never pair pixels across the side edges (the row_first / row_last masks).
+void unite_row_group(Scratch& s, int64_t r, int64_t rows, int64_t width, bool eight) {
+  uint64_t bits = 0, starts = 0, row_first = 0;
+  for (int64_t k = 0; k < rows; ++k) {
+    bits |= s.bits[r + k] << (k * width);
+    starts |= s.starts[r + k] << (k * width);
+    row_first |= uint64_t{1} << (k * width);
+  }
+  const uint64_t row_last = row_first << (width - 1), group = through(static_cast<int>(rows * width) - 1);
+  const auto down_a_row = [&](uint64_t x) { return width < kWordBits ? x << width : 0; };  // 64-bit rows
+  const uint64_t above = (down_a_row(bits) | s.bits[r - 1]) & group;
+  const uint64_t above_starts = (down_a_row(starts) | s.starts[r - 1]) & group;
+  const int32_t up_before = s.runs_before[r - 1] - 1, down_before = s.runs_before[r] - 1;
+  int32_t* parent = s.parent.data();
+  const auto down = [&](int c) { return down_before + __builtin_popcountll(starts & through(c)); };
+  const auto up = [&](int c) { return up_before + __builtin_popcountll(above_starts & through(c)); };
+  const uint64_t contact = bits & above;
+  for_each_bit(contact & ~(contact << 1 & ~row_first), 0, [&](int64_t c) { unite(parent, up(c), down(c)); });
+  if (eight) {
+    const uint64_t ends = bits & ~(bits >> 1);  // can miss a run ending a row: no diagonal uses it
+    const uint64_t above_ends = (down_a_row(ends) | run_ends(s, r - 1, 0, 1)) & group;
+    for_each_bit(above_ends << 1 & starts & ~row_first, 0, [&](int64_t c) { unite(parent, up(c - 1), down(c)); });
+    for_each_bit(above_starts >> 1 & ends & ~row_last, 0, [&](int64_t c) { unite(parent, up(c + 1), down(c)); });
+  }
+}
+
 // Writes the labels of up to 64 pixels whose set bits are `bits`: the pixel at bit c belongs to
 // the n-th run counted from the word's first start, n = starts up to c, labelled table[n].
 inline void write_labels(uint64_t bits, uint64_t starts, const int32_t* table, int32_t* out, int n) {
@@ -175,7 +204,12 @@ int32_t label_mask(const bool* mask, const scalar_t* weights, int64_t height, in
   const int32_t runs = find_runs(mask, height, width, words, s);
   s.parent.resize(runs);
   std::iota(s.parent.begin(), s.parent.end(), 0);
-  for (int64_t r = 1; r < height; ++r) unite_rows(s, r, words, eight);
+  if (words == 1) {
+    for (int64_t r = 1; r < height; r += kWordBits / width)
+      unite_row_group(s, r, std::min(kWordBits / width, height - r), width, eight);
+  } else {
+    for (int64_t r = 1; r < height; ++r) unite_rows(s, r, words, eight);
+  }
   // parent[i] <= i, so in index order a run's parent already carries its final label.
   s.label.resize(runs + 1 + 32);  // + 32: write_labels reads 32 table entries at a time
   s.label[0] = 0;
