@@ -204,9 +204,13 @@ int32_t label_mask(const bool* mask, const scalar_t* weights, int64_t height, in
   const int32_t runs = find_runs(mask, height, width, words, s);
   s.parent.resize(runs);
   std::iota(s.parent.begin(), s.parent.end(), 0);
+  // Rows of at most half a word are taken several whole rows per word: a set bit's position is
+  // then the pixel's offset from the group's first pixel, and the group's runs are consecutive,
+  // so the same popcount finds each pixel's run. Fewer, fuller loops over the bits.
+  const int64_t rows_per_group = words == 1 ? kWordBits / width : 1;
   if (words == 1) {
-    for (int64_t r = 1; r < height; r += kWordBits / width)
-      unite_row_group(s, r, std::min(kWordBits / width, height - r), width, eight);
+    for (int64_t r = 1; r < height; r += rows_per_group)
+      unite_row_group(s, r, std::min(rows_per_group, height - r), width, eight);
   } else {
     for (int64_t r = 1; r < height; ++r) unite_rows(s, r, words, eight);
   }
@@ -225,10 +229,6 @@ int32_t label_mask(const bool* mask, const scalar_t* weights, int64_t height, in
   sums.resize(sums.size() + regions, 0.0);
   int64_t* size = sizes.data() + first;
   double* sum = sums.data() + first;
-  // Rows of at most half a word are taken several whole rows per word: a set bit's position is
-  // then the pixel's offset from the group's first pixel, and the group's runs are consecutive,
-  // so the same popcount finds each pixel's run. Fewer, fuller loops over the bits.
-  const int64_t rows_per_group = words == 1 ? kWordBits / width : 1;
   for (int64_t r = 0; r < height; r += rows_per_group) {
     const int64_t rows = std::min(rows_per_group, height - r);
     for (int64_t w = 0; w < words; ++w) {
