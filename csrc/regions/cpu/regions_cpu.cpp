@@ -143,17 +143,23 @@ void unite_rows(Scratch& s, int64_t r, int64_t words, bool eight) {
   }
 }
 
+// Rows first..first + rows - 1 of a per-row word array (`stride` words per row) side by side in
+// one word, `width` bits per row: bit c is then the pixel `c` places after the first row's first.
+inline uint64_t row_group(const std::vector<uint64_t>& row_words, int64_t first, int64_t rows,
+                          int64_t stride, int64_t width) {
+  uint64_t group = 0;
+  for (int64_t k = 0; k < rows; ++k) group |= row_words[first + k * stride] << (k * width);
+  return group;
+}
+
 // unite_rows for rows of one word, `rows` of them at once from row r on (rows * width <= 64):
 // the group's bits sit row after row in one word and the rows above them are the same word
 // shifted by a row, so each straight or diagonal contact of the group is one set bit; contacts
 // never pair pixels across the side edges (the row_first / row_last masks).
 void unite_row_group(Scratch& s, int64_t r, int64_t rows, int64_t width, bool eight) {
-  uint64_t bits = 0, starts = 0, row_first = 0;
-  for (int64_t k = 0; k < rows; ++k) {
-    bits |= s.bits[r + k] << (k * width);
-    starts |= s.starts[r + k] << (k * width);
-    row_first |= uint64_t{1} << (k * width);
-  }
+  const uint64_t bits = row_group(s.bits, r, rows, 1, width), starts = row_group(s.starts, r, rows, 1, width);
+  uint64_t row_first = 0;
+  for (int64_t k = 0; k < rows; ++k) row_first |= uint64_t{1} << (k * width);
   const uint64_t row_last = row_first << (width - 1), group = through(static_cast<int>(rows * width) - 1);
   const auto down_a_row = [&](uint64_t x) { return width < kWordBits ? x << width : 0; };  // 64-bit rows
   const uint64_t above = (down_a_row(bits) | s.bits[r - 1]) & group;
@@ -233,11 +239,8 @@ int32_t label_mask(const bool* mask, const scalar_t* weights, int64_t height, in
     const int64_t rows = std::min(rows_per_group, height - r);
     for (int64_t w = 0; w < words; ++w) {
       const int64_t i = r * words + w, col = w * kWordBits;
-      uint64_t bits = 0, starts = 0;
-      for (int64_t k = 0; k < rows; ++k) {
-        bits |= s.bits[i + k * words] << (k * width);
-        starts |= s.starts[i + k * words] << (k * width);
-      }
+      const uint64_t bits = row_group(s.bits, i, rows, words, width);
+      const uint64_t starts = row_group(s.starts, i, rows, words, width);
       const int32_t* table = s.label.data() + s.runs_before[i];  // [n] = n-th run from this word on
       write_labels(bits, starts, table, labels + r * width + col,
                    static_cast<int>(rows > 1 ? rows * width : std::min<int64_t>(kWordBits, width - col)));
