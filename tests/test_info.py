@@ -161,6 +161,22 @@ def test_local_te_matches_reference_and_averages_to_te(case):
                                    te.cpu().double().numpy(), rtol=tol, atol=tol)
 
 
+def test_float32_values_near_bin_edges_bin_as_in_float64(device):
+    # Range [0, 1], 10 bins: 0.7f is 0.69999998..., bin 6 in float64 but 7 if binned in float32
+    # arithmetic, where (0.7f - 0) * 10 rounds up to 7.0. The CPU kernel bins float32 in float
+    # and must redo such rows in double.
+    values = torch.arange(11, dtype=torch.float64) / 10
+    x = values.repeat(3, 40).reshape(4, 33, 10).to(torch.float32)  # every value in every neuron
+    x[0, 0] = 0.0
+    x[0, 1] = 1.0
+    edges = pp.bin_edges(x, 10)
+    joint, _ = ops.info_counts(x.to(device), None, edges.to(device), True, 1, 0)
+    bins = ref.bin_values(x.numpy(), edges.numpy(), True).reshape(-1, 10)
+    want = np.stack([np.bincount(bins[:, n], minlength=10) for n in range(10)])
+    np.testing.assert_array_equal(joint[:, :, 0].cpu().numpy(), want)
+    assert want[:, 6].sum() > want[:, 7].sum()  # 0.7f and 0.6f both fall in bin 6
+
+
 def test_two_dimensional_input_gives_entropy_and_mi(device):
     x = torch.randn(500, 9, dtype=torch.float64)
     y = uniform_ints((500,), 4, 9)

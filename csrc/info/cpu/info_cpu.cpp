@@ -1,8 +1,9 @@
 // CPU kernels of the information ops: one pass over x that bins and counts at once.
 //
 // Work is split into tasks of (block of W adjacent neurons) x (chunk of sequences). A task keeps
-// uint32 histograms for its W neurons (sized to stay in L2), walks its rows once, and adds its
-// counts into the int64 output with atomics. Integer sums do not depend on the order, so results
+// uint32 histograms for its W neurons (sized to stay in L2), walks its rows once (binning a row
+// as a vector, batching its transition cells, then counting the batch), and adds its counts into
+// the int64 output with atomics. Integer sums do not depend on the order, so results
 // are identical for any thread count.
 #include <omp.h>
 #include <torch/library.h>
@@ -26,6 +27,9 @@ namespace {
 constexpr int64_t kLocalHistogramBytes = 192 * 1024;
 constexpr int64_t kL2Bytes = 512 * 1024;
 constexpr int64_t kMaxLocalRows = (int64_t{1} << 31);  // keeps uint32 counters exact
+// Rows of x prefetched ahead of the binning: a block narrower than x's rows reads them strided,
+// which the hardware prefetchers do not follow across pages.
+constexpr int64_t kPrefetchRows = 16;
 
 struct Labels {
   const int64_t* data;  // nullptr: every label is 0
@@ -44,102 +48,158 @@ struct Bins {
   int32_t bins;
 };
 
-// Bins of W adjacent neurons of one row (x_row points at neuron n0). Returns true on NaN/Inf.
-// Written so the uniform branch vectorises: an int OR-reduction for the finiteness test.
-template <typename scalar_t>
-bool bin_row(const scalar_t* x_row, int64_t n0, int64_t width, const Bins& b, const double* lo,
-             const double* scale, uint16_t* out) {
-  int bad = 0;
-  if (b.uniform) {
-    const double last = b.bins - 1;
+// Bins the W adjacent neurons [n0, n0 + W) of a row. Equal-width bins keep each neuron's lo and
+// scale. Loops are written to vectorise: an int OR-reduction for the finiteness test.
+class RowBinner {
+ public:
+  RowBinner(const Bins& b, int64_t max_width)
+      : b_(b), lo_(max_width), scale_(max_width), lo_f_(max_width), scale_f_(max_width) {}
+
+  void set_block(int64_t n0, int64_t width) {
+    n0_ = n0;
+    width_ = width;
+    use_float_ = b_.uniform && b_.bins <= kMaxFloatBins;
+    if (!b_.uniform) return;
     for (int64_t w = 0; w < width; ++w) {
-      const double v = static_cast<double>(x_row[w]);
-      bad |= static_cast<int>(is_nonfinite(v));
-      out[w] = static_cast<uint16_t>(uniform_bin(v, lo[w], scale[w], last));
-    }
-  } else {
-    for (int64_t w = 0; w < width; ++w) {
-      const double v = static_cast<double>(x_row[w]);
-      bad |= static_cast<int>(is_nonfinite(v));
-      out[w] = static_cast<uint16_t>(edges_bin(v, b.edges + (n0 + w) * (b.bins + 1) + 1, b.bins - 1));
+      const double* e = b_.edges + (n0 + w) * (b_.bins + 1);
+      lo_[w] = e[0];
+      scale_[w] = uniform_scale(e[0], e[b_.bins], b_.bins);
+      lo_f_[w] = static_cast<float>(lo_[w]);
+      scale_f_[w] = static_cast<float>(scale_[w]);
+      // The error bound of float_bins needs lo exact in float (it is when lo is the minimum of
+      // float data) and a normal or zero scale.
+      use_float_ &= static_cast<double>(lo_f_[w]) == lo_[w] &&
+                    (std::isnormal(scale_f_[w]) || scale_f_[w] == 0.0f);
     }
   }
-  return bad != 0;
-}
 
+  // Fills out[0, W) with the bins of x_row[0, W); returns true on NaN/Inf.
+  bool operator()(const float* x_row, uint16_t* out) const {
+    if (!use_float_) return exact_bins(x_row, out);
+    const int flags = float_bins(x_row, out);
+    return flags & kUnsure ? exact_bins(x_row, out) : flags != 0;
+  }
+  bool operator()(const double* x_row, uint16_t* out) const { return exact_bins(x_row, out); }
 
-// Scratch of one thread for count_rows: a tile of bins [history + kTileSteps][W] (uint16, so
-// it stays in L1) whose first `history` rows carry the end of the previous tile, and the tile's
-// labels with y_{t0-1} in front.
-constexpr int64_t kTileSteps = 256;
+ private:
+  static constexpr int32_t kMaxFloatBins = 1024;
 
+  // Bins in double, as the reference does.
+  template <typename scalar_t>
+  bool exact_bins(const scalar_t* x_row, uint16_t* out) const {
+    int bad = 0;
+    if (b_.uniform) {
+      const double last = b_.bins - 1;
+      for (int64_t w = 0; w < width_; ++w) {
+        const double v = static_cast<double>(x_row[w]);
+        bad |= static_cast<int>(is_nonfinite(v));
+        out[w] = static_cast<uint16_t>(uniform_bin(v, lo_[w], scale_[w], last));
+      }
+    } else {
+      const double* edges = b_.edges + n0_ * (b_.bins + 1);
+      for (int64_t w = 0; w < width_; ++w) {
+        const double v = static_cast<double>(x_row[w]);
+        bad |= static_cast<int>(is_nonfinite(v));
+        out[w] = static_cast<uint16_t>(edges_bin(v, edges + w * (b_.bins + 1) + 1, b_.bins - 1));
+      }
+    }
+    return bad != 0;
+  }
+
+  // Equal-width bins of a float row in float: twice the lanes per vector. (v - lo) * scale is
+  // within 2e-7 * B of the double value, so its floor can differ only where it lies that close
+  // to an interior bin edge; then kUnsure is set and the row is redone in double, so the bins
+  // always equal the reference's. kNonFinite: the row has NaN/Inf.
+  static constexpr int kNonFinite = 1, kUnsure = 2;
+  int float_bins(const float* x_row, uint16_t* out) const {
+    const float bins = static_cast<float>(b_.bins), last = bins - 1.0f;
+    const float tolerance = (bins + 1.0f) * 0x1p-20f;
+    int bad = 0, unsure = 0;
+    for (int64_t w = 0; w < width_; ++w) {
+      const float v = x_row[w];
+      bad |= static_cast<int>((v - v) != 0.0f);
+      float u = (v - lo_f_[w]) * scale_f_[w];
+      u = u > 0.0f ? u : 0.0f;  // also maps NaN to 0
+      u = u < bins ? u : bins;
+      const float fraction = u - static_cast<float>(static_cast<int32_t>(u));
+      unsure |= static_cast<int>((u > 0.5f) & (u < bins - 0.5f) &
+                                 ((fraction < tolerance) | (fraction > 1.0f - tolerance)));
+      out[w] = static_cast<uint16_t>(static_cast<int32_t>(u < last ? u : last));
+    }
+    return (bad ? kNonFinite : 0) | (unsure ? kUnsure : 0);
+  }
+
+  const Bins& b_;
+  int64_t n0_ = 0, width_ = 0;
+  bool use_float_ = false;  // every lane of the block meets float_bins' error bound
+  std::vector<double> lo_, scale_;
+  std::vector<float> lo_f_, scale_f_;
+};
+
+// Scratch of one thread for count_rows: the bins of the last history + 1 rows (a ring, uint16
+// [history + 1][W]) and a batch of transition cell indices waiting to be counted.
 struct CountScratch {
+  static constexpr int64_t kBatchCells = 4096;
   std::vector<uint16_t> codes;
-  std::vector<int32_t> labels;
+  std::vector<uint32_t> cells;
   CountScratch(int64_t history, int64_t width)
-      : codes((history + kTileSteps) * width), labels(kTileSteps + 1) {}
+      : codes((history + 1) * width), cells(std::max(kBatchCells, width)) {}
 };
 
 // Counts the rows of sequences [s0, s1) for W neurons into local histograms.
 // bins_of(s, t, out) fills the W bins of row (s, t) and returns true on bad input;
 // label_seq(s) maps s to the sequence whose labels are used (the permutation test shuffles it).
 //
-// A tile of steps is binned row by row (contiguous in x, vectorised), then counted lane by lane
-// so that one lane's histogram stays in L1. A lane's history state, its last k bins as base-B
-// digits (newest lowest), is read straight off the k rows above: no chain from step to step.
+// Row by row: the row is binned and each lane's transition cell (lane offset included) computed,
+// both vectorised across the W lanes, and appended to a batch; a full batch is counted in one
+// flat loop of increments, which land in W different histograms and never read an index just
+// stored. A lane's history state, its last k bins as base-B digits (newest lowest), is read off
+// the ring of the k rows before.
 template <typename BinsOf, typename LabelSeq>
 void count_rows(const InfoShape& shape, int64_t s0, int64_t s1, int64_t width, const Labels& labels,
                 BinsOf bins_of, LabelSeq label_seq, uint32_t* transitions, uint32_t* joint,
                 CountScratch& scratch, bool& bad_x, bool& bad_label) {
-  const int64_t steps = shape.steps, classes = shape.classes, history = shape.history;
-  const int64_t bin_count = shape.bins;
+  const int64_t steps = shape.steps, history = shape.history, ring = history + 1;
+  const uint32_t classes = shape.classes, bin_count = shape.bins;
   const int64_t tcells = shape.transition_cells(), jcells = shape.joint_cells();
   uint16_t* codes = scratch.codes.data();
-  int32_t* ybuf = scratch.labels.data();
+  uint32_t* cells = scratch.cells.data();
+  const int64_t capacity = static_cast<int64_t>(scratch.cells.size());
+  int64_t batched = 0;
+  auto count_batch = [&] {
+    for (int64_t e = 0; e < batched; ++e) ++transitions[cells[e]];
+    batched = 0;
+  };
   for (int64_t s = s0; s < s1; ++s) {
     const int64_t* ys = labels.data ? labels.data + label_seq(s) * labels.seq_stride : nullptr;
-    int32_t y_prev = 0;
-    for (int64_t t0 = 0; t0 < steps; t0 += kTileSteps) {
-      const int64_t rows = std::min(kTileSteps, steps - t0);
-      ybuf[0] = y_prev;
-      for (int64_t i = 0; i < rows; ++i) {
-        int64_t y = ys ? ys[(t0 + i) * labels.step_stride] : 0;
-        if (static_cast<uint64_t>(y) >= static_cast<uint64_t>(classes)) {
-          bad_label = true;
-          y = 0;
-        }
-        ybuf[i + 1] = static_cast<int32_t>(y);
-        bad_x |= bins_of(s, t0 + i, codes + (history + i) * width);
+    uint32_t y_prev = 0;
+    for (int64_t t = 0; t < steps; ++t) {
+      int64_t y = ys ? ys[t * labels.step_stride] : 0;
+      if (static_cast<uint64_t>(y) >= static_cast<uint64_t>(classes)) {
+        bad_label = true;
+        y = 0;
       }
-      y_prev = ybuf[rows];
-      // Transitions (state at t-1, bin at t, label at t-1) for t >= history.
-      const int64_t first = std::max<int64_t>(0, history - t0);
-      if (history == 1) {
-        for (int64_t w = 0; w < width; ++w) {
-          uint32_t* lane = transitions + w * tcells;
-          for (int64_t i = first; i < rows; ++i)
-            ++lane[(codes[i * width + w] * bin_count + codes[(i + 1) * width + w]) * classes +
-                   ybuf[i]];
+      uint16_t* row = codes + (t % ring) * width;
+      bad_x |= bins_of(s, t, row);
+      // Transition (state at t-1, bin at t, label at t-1) for t >= history.
+      if (history > 0 && t >= history) {
+        if (batched + width > capacity) count_batch();
+        uint32_t* out = cells + batched;
+        batched += width;
+        for (int64_t w = 0; w < width; ++w) out[w] = 0;
+        for (int64_t j = history; j > 0; --j) {  // the state's digits, oldest first
+          const uint16_t* past = codes + ((t - j) % ring) * width;
+          for (int64_t w = 0; w < width; ++w) out[w] = out[w] * bin_count + past[w];
         }
-      } else if (history > 1) {
-        for (int64_t w = 0; w < width; ++w) {
-          uint32_t* lane = transitions + w * tcells;
-          for (int64_t i = first; i < rows; ++i) {
-            int64_t state = 0;
-            for (int64_t j = 0; j < history; ++j) state = state * bin_count + codes[(i + j) * width + w];
-            ++lane[(state * bin_count + codes[(i + history) * width + w]) * classes + ybuf[i]];
-          }
-        }
+        for (int64_t w = 0; w < width; ++w)
+          out[w] = w * tcells + (out[w] * bin_count + row[w]) * classes + y_prev;
       }
-      for (int64_t i = 0; i < rows; ++i) {
-        if (!shape.step_outside_transitions(t0 + i)) continue;
-        const uint16_t* row = codes + (history + i) * width;
-        for (int64_t w = 0; w < width; ++w) ++joint[w * jcells + row[w] * classes + ybuf[i + 1]];
-      }
-      if (rows == kTileSteps && history > 0)  // carry the last k rows above the next tile
-        std::copy(codes + rows * width, codes + (rows + history) * width, codes);
+      if (shape.step_outside_transitions(t))
+        for (int64_t w = 0; w < width; ++w) ++joint[w * jcells + row[w] * classes + y];
+      y_prev = static_cast<uint32_t>(y);
     }
   }
+  count_batch();
 }
 
 // The (x_t, y_t) histogram = the transition histogram summed over next bins and older history,
@@ -178,17 +238,6 @@ Plan plan_tasks(const InfoShape& shape, int64_t bytes_per_neuron_extra = 0) {
 }
 
 
-
-
-// Per-neuron lo and scale of equal-width bins, for the W neurons of a block.
-void uniform_params(const Bins& b, int64_t n0, int64_t width, double* lo, double* scale) {
-  for (int64_t w = 0; w < width; ++w) {
-    const double* e = b.edges + (n0 + w) * (b.bins + 1);
-    lo[w] = e[0];
-    scale[w] = uniform_scale(e[0], e[b.bins], b.bins);
-  }
-}
-
 // Runs the counting pass; returns int64 (transitions [N][states*B*K], joint [N][B*K]).
 template <typename scalar_t>
 std::pair<at::Tensor, at::Tensor> count_all(const at::Tensor& x, const Labels& labels,
@@ -201,13 +250,14 @@ std::pair<at::Tensor, at::Tensor> count_all(const at::Tensor& x, const Labels& l
   int64_t* j_out = joint.data_ptr<int64_t>();
   const scalar_t* xp = x.data_ptr<scalar_t>();
   const Plan plan = plan_tasks(shape);
+  const int64_t last_row = std::max<int64_t>(shape.sequences * shape.steps - 1, 0);
   bool bad_x = false, bad_label = false;
 
 #pragma omp parallel num_threads(num_threads()) reduction(|| : bad_x, bad_label)
   {
     std::vector<uint32_t> t_local(plan.width * tcells), j_local(plan.width * jcells);
     CountScratch scratch(shape.history, plan.width);
-    std::vector<double> lo(plan.width), scale(plan.width);
+    RowBinner binner(b, plan.width);
 #pragma omp for schedule(dynamic, 1)
     for (int64_t task = 0; task < plan.blocks * plan.seq_chunks; ++task) {
       const int64_t n0 = (task / plan.seq_chunks) * plan.width;
@@ -217,10 +267,13 @@ std::pair<at::Tensor, at::Tensor> count_all(const at::Tensor& x, const Labels& l
       if (s0 >= s1) continue;
       std::fill(t_local.begin(), t_local.end(), 0u);
       std::fill(j_local.begin(), j_local.end(), 0u);
-      if (b.uniform) uniform_params(b, n0, width, lo.data(), scale.data());
+      binner.set_block(n0, width);
       auto bins_of = [&](int64_t s, int64_t t, uint16_t* out) {
-        return bin_row(xp + (s * shape.steps + t) * shape.neurons + n0, n0, width, b, lo.data(),
-                       scale.data(), out);
+        const int64_t r = s * shape.steps + t;
+        const int64_t ahead = std::min(r + kPrefetchRows, last_row);
+        const char* p = reinterpret_cast<const char*>(xp + ahead * shape.neurons + n0);
+        for (int64_t i = 0; i < width * int64_t{sizeof(scalar_t)}; i += 64) __builtin_prefetch(p + i);
+        return binner(xp + r * shape.neurons + n0, out);
       };
       count_rows(shape, s0, s1, width, labels, bins_of, [](int64_t s) { return s; },
                  t_local.data(), j_local.data(), scratch, bad_x, bad_label);
@@ -255,16 +308,15 @@ void local_te_pass(const at::Tensor& x, const Labels& lab, const Bins& b, const 
   {
     std::vector<uint16_t> bins(neurons);
     std::vector<int64_t> state(neurons);
-    std::vector<double> lo(neurons), scale(neurons);
-    if (b.uniform) uniform_params(b, 0, neurons, lo.data(), scale.data());
+    RowBinner binner(b, neurons);
+    binner.set_block(0, neurons);
 #pragma omp for schedule(dynamic, 1)
     for (int64_t s = 0; s < shape.sequences; ++s) {
       const int64_t* ys = lab.data ? lab.data + s * lab.seq_stride : nullptr;
       std::fill(state.begin(), state.end(), 0);
       int64_t y_prev = 0;
       for (int64_t t = 0; t < shape.steps; ++t) {
-        bin_row(xp + (s * shape.steps + t) * neurons, 0, neurons, b, lo.data(), scale.data(),
-                bins.data());
+        binner(xp + (s * shape.steps + t) * neurons, bins.data());
         for (int64_t n = 0; n < neurons; ++n) {
           const int64_t cell = (state[n] * shape.bins + bins[n]) * shape.classes + y_prev;
           if (t >= shape.history)
@@ -294,7 +346,7 @@ void permutation_pass(const at::Tensor& x, const Labels& lab, const Bins& b,
     std::vector<uint16_t> codes(rows * plan.width);
     std::vector<uint32_t> t_local(plan.width * tcells), j_local(plan.width * jcells);
     CountScratch scratch(shape.history, plan.width);
-    std::vector<double> lo(plan.width), scale(plan.width);
+    RowBinner binner(b, plan.width);
 #pragma omp for schedule(dynamic, 1)
     for (int64_t task = 0; task < plan.blocks * perm_chunks; ++task) {
       const int64_t n0 = (task / perm_chunks) * plan.width;
@@ -302,11 +354,9 @@ void permutation_pass(const at::Tensor& x, const Labels& lab, const Bins& b,
       const int64_t p0 = (task % perm_chunks) * perms_per_chunk;
       const int64_t p1 = std::min(num_perms, p0 + perms_per_chunk);
       if (p0 >= p1) continue;
-      if (b.uniform) uniform_params(b, n0, width, lo.data(), scale.data());
-      for (int64_t r = 0; r < rows; ++r) {
-        any_bad_x |= bin_row(xp + r * shape.neurons + n0, n0, width, b, lo.data(), scale.data(),
-                             codes.data() + r * width);
-      }
+      binner.set_block(n0, width);
+      for (int64_t r = 0; r < rows; ++r)
+        any_bad_x |= binner(xp + r * shape.neurons + n0, codes.data() + r * width);
       auto bins_of = [&](int64_t s, int64_t t, uint16_t* out) {
         const uint16_t* c = codes.data() + (s * shape.steps + t) * width;
         std::copy(c, c + width, out);
