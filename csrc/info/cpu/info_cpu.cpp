@@ -164,6 +164,8 @@ void count_rows(const InfoShape& shape, int64_t s0, int64_t s1, int64_t width, c
   const int64_t tcells = shape.transition_cells(), jcells = shape.joint_cells();
   uint16_t* codes = scratch.codes.data();
   uint32_t* cells = scratch.cells.data();
+  std::vector<uint32_t> place(history + 1, 1);  // place[j] = B^j, the weight of x_{t-1-j}
+  for (int64_t j = 1; j <= history; ++j) place[j] = place[j - 1] * bin_count;
   const int64_t capacity = static_cast<int64_t>(scratch.cells.size());
   int64_t batched = 0;
   auto count_batch = [&] {
@@ -186,10 +188,11 @@ void count_rows(const InfoShape& shape, int64_t s0, int64_t s1, int64_t width, c
         if (batched + width > capacity) count_batch();
         uint32_t* out = cells + batched;
         batched += width;
-        for (int64_t w = 0; w < width; ++w) out[w] = 0;
-        for (int64_t j = history; j > 0; --j) {  // the state's digits, oldest first
+        const uint16_t* newest = codes + ((t - 1) % ring) * width;
+        for (int64_t w = 0; w < width; ++w) out[w] = newest[w];
+        for (int64_t j = 2; j <= history; ++j) {  // older digits of the state, higher places
           const uint16_t* past = codes + ((t - j) % ring) * width;
-          for (int64_t w = 0; w < width; ++w) out[w] = out[w] * bin_count + past[w];
+          for (int64_t w = 0; w < width; ++w) out[w] += past[w] * place[j - 1];
         }
         for (int64_t w = 0; w < width; ++w)
           out[w] = w * tcells + (out[w] * bin_count + row[w]) * classes + y_prev;
