@@ -1,27 +1,70 @@
 // Blocked, parallel out-of-place transpose for the CPU kernels that want batch-major operands:
-// dst [cols][rows] = src [rows][cols] read through arbitrary strides. ATen's t().contiguous() runs
-// several times slower on these shapes.
+// dst [cols][ld] = src [rows][cols] read through arbitrary strides, zero past `rows` in each dst
+// row. ATen's t().contiguous() runs several times slower on these shapes.
 #pragma once
 
 #include <ATen/ATen.h>
 
-#include <cstring>
+#include <algorithm>
+#include <type_traits>
+
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
 
 #include "common/parallel.h"
 
 namespace pyprune {
 
+#if defined(__AVX2__)
+// dst[c * dst_ld + r] = src[r * src_ld + c] for an 8x8 float tile, in registers.
+inline void transpose_8x8(const float* src, int64_t src_ld, float* dst, int64_t dst_ld) {
+  __m256 r[8], t[8];
+  for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + i * src_ld);
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 8; i += 4) {
+    r[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+    r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
+    r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+    r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+  }
+  // r[0..3] hold columns 0,1,2,3 (rows 0-3 low half, 4-7 in r[4..7]); join the 128-bit halves.
+  for (int i = 0; i < 4; ++i) {
+    _mm256_storeu_ps(dst + i * dst_ld, _mm256_permute2f128_ps(r[i], r[i + 4], 0x20));
+    _mm256_storeu_ps(dst + (i + 4) * dst_ld, _mm256_permute2f128_ps(r[i], r[i + 4], 0x31));
+  }
+}
+#endif
+
 template <typename scalar_t>
 void transpose_into(const scalar_t* src, int64_t rows, int64_t cols, int64_t row_stride,
-                    int64_t col_stride, scalar_t* dst) {
+                    int64_t col_stride, scalar_t* dst, int64_t ld) {
   constexpr int64_t kBlock = 32;
   const int64_t row_blocks = ceil_div(rows, kBlock), col_blocks = ceil_div(cols, kBlock);
 #pragma omp parallel for collapse(2) schedule(static) num_threads(num_threads())
   for (int64_t cb = 0; cb < col_blocks; ++cb) {
     for (int64_t rb = 0; rb < row_blocks; ++rb) {
-      const int64_t r1 = std::min(rows, (rb + 1) * kBlock), c1 = std::min(cols, (cb + 1) * kBlock);
-      for (int64_t c = cb * kBlock; c < c1; ++c)
-        for (int64_t r = rb * kBlock; r < r1; ++r) dst[c * rows + r] = src[r * row_stride + c * col_stride];
+      const int64_t r0 = rb * kBlock, c0 = cb * kBlock;
+      const int64_t r1 = std::min(rows, r0 + kBlock), c1 = std::min(cols, c0 + kBlock);
+      int64_t r8 = r0, c8 = c0;  // the block's whole 8x8 tiles end here
+#if defined(__AVX2__)
+      if (std::is_same<scalar_t, float>::value && col_stride == 1) {
+        r8 = r0 + (r1 - r0) / 8 * 8;
+        c8 = c0 + (c1 - c0) / 8 * 8;
+        for (int64_t c = c0; c < c8; c += 8)
+          for (int64_t r = r0; r < r8; r += 8)
+            transpose_8x8(reinterpret_cast<const float*>(src) + r * row_stride + c, row_stride,
+                          reinterpret_cast<float*>(dst) + c * ld + r, ld);
+      }
+#endif
+      for (int64_t c = c0; c < c1; ++c) {  // what the tiles left: the right and bottom strips
+        for (int64_t r = c < c8 ? r8 : r0; r < r1; ++r)
+          dst[c * ld + r] = src[r * row_stride + c * col_stride];
+        if (rb == row_blocks - 1) std::fill(dst + c * ld + rows, dst + (c + 1) * ld, scalar_t(0));
+      }
     }
   }
 }
@@ -34,14 +77,8 @@ inline at::Tensor transposed_padded(const at::Tensor& t, int64_t multiple) {
   if (ld == rows && t.t().is_contiguous()) return t.t();
   at::Tensor out = at::empty({cols, ld}, t.options());
   AT_DISPATCH_FLOATING_TYPES(t.scalar_type(), "transpose", [&] {
-    scalar_t* o = out.data_ptr<scalar_t>();
-    transpose_into<scalar_t>(t.data_ptr<scalar_t>(), rows, cols, t.stride(0), t.stride(1), o);
-    if (ld != rows) {  // transpose_into packed [cols][rows]: spread to [cols][ld], back to front
-      for (int64_t c = cols - 1; c >= 0; --c) {
-        std::memmove(o + c * ld, o + c * rows, rows * sizeof(scalar_t));
-        std::fill(o + c * ld + rows, o + (c + 1) * ld, scalar_t(0));
-      }
-    }
+    transpose_into<scalar_t>(t.data_ptr<scalar_t>(), rows, cols, t.stride(0), t.stride(1),
+                             out.data_ptr<scalar_t>(), ld);
   });
   return out;
 }
