@@ -24,7 +24,13 @@ namespace {
 constexpr int64_t kRowBlock = 16;
 constexpr int64_t kVectors = 8;    // accumulator registers per row
 constexpr int64_t kPrefetch = 8;   // nonzeros ahead whose input rows are prefetched
-constexpr int64_t kPad = 8;        // batch-major copies padded to whole SIMD vectors (floats)
+// SIMD vector bytes: a zmm register where AVX-512 is there, else a ymm one.
+#if defined(__AVX512F__)
+constexpr int64_t kVecBytes = 64;
+#else
+constexpr int64_t kVecBytes = 32;
+#endif
+constexpr int64_t kPad = kVecBytes / 4;  // batch-major copies padded to whole vectors (floats)
 
 // From a batch of 2 up, the batch-major copies are padded to whole vectors and every nonzero is
 // one SIMD FMA (a batch of 3 pays 8 lanes, still far cheaper than 3 scalar passes over the row).
@@ -32,9 +38,9 @@ constexpr int64_t kPad = 8;        // batch-major copies padded to whole SIMD ve
 inline bool use_simd(int64_t batch) { return batch >= 2; }
 inline int64_t pad_for(int64_t batch) { return use_simd(batch) ? kPad : 1; }
 
-// A 32-byte SIMD vector of scalar_t (GCC vector extension: AVX2 here, whatever -march gives).
+// A SIMD vector of scalar_t (GCC vector extension).
 template <typename scalar_t>
-using Vec __attribute__((vector_size(32))) = scalar_t;
+using Vec __attribute__((vector_size(kVecBytes))) = scalar_t;
 
 template <typename scalar_t>
 inline Vec<scalar_t> load(const scalar_t* p) {
@@ -48,7 +54,7 @@ template <int vectors, typename scalar_t>
 inline void row_tile(int32_t begin, int32_t end, const int32_t* idx, const int32_t* perm,
                      const scalar_t* values, const scalar_t* in_t, int64_t ld, scalar_t init,
                      scalar_t* out) {
-  constexpr int64_t lanes = 32 / sizeof(scalar_t);
+  constexpr int64_t lanes = kVecBytes / sizeof(scalar_t);
   Vec<scalar_t> acc[vectors];
   for (int k = 0; k < vectors; ++k) acc[k] = Vec<scalar_t>{} + init;
   for (int32_t j = begin; j < end; ++j) {
@@ -101,8 +107,8 @@ template <typename scalar_t>
 void spmm_rows(int64_t rows, int64_t batch, int64_t ld, const int32_t* ptr, const int32_t* idx,
                const int32_t* perm, const scalar_t* values, const scalar_t* in_t,
                const scalar_t* bias, scalar_t* out) {
-  static_assert(kVectors == 8, "row_vectors dispatches 1..8 vectors");
-  constexpr int64_t lanes = 32 / sizeof(scalar_t), tile_width = kVectors * lanes;
+  static_assert(kVectors <= 8, "row_vectors dispatches 1..8 vectors");
+  constexpr int64_t lanes = kVecBytes / sizeof(scalar_t), tile_width = kVectors * lanes;
   const int64_t row_blocks = ceil_div(rows, kRowBlock), tiles = ceil_div(batch, tile_width);
 #pragma omp parallel num_threads(num_threads())
   {
