@@ -31,7 +31,8 @@ def _want_cuda():
 def _extension():
     with_cuda = _want_cuda()
     debug = _flag("DEBUG")
-    cpu_sources = ["csrc/pyprune.cpp"] + sorted(glob.glob("csrc/*/cpu/*.cpp"))
+    cpu_sources = (["csrc/pyprune.cpp"] + sorted(glob.glob("csrc/*/cpu/*.cpp"))
+                   + sorted(glob.glob("csrc/*/autograd/*.cpp")))
     cxx = ["-O0", "-g"] if debug else ["-O3"]
     cxx.append("-fopenmp")  # the C++ standard is the one torch asks for
     if not debug and not _flag("PYPRUNE_PORTABLE"):

@@ -83,26 +83,6 @@ def _(grad_y, x, values, row_ptr, col_idx, t_ptr, t_idx, t_perm, need_x, need_w,
             grad_y.new_empty((grad_y.shape[1],)) if need_b else empty)
 
 
-def _sparse_linear_setup(ctx, inputs, output):
-    x, values, bias, row_ptr, col_idx, t_ptr, t_idx, t_perm = inputs
-    ctx.save_for_backward(x, values, row_ptr, col_idx, t_ptr, t_idx, t_perm)
-    ctx.has_bias = bias is not None
-
-
-def _sparse_linear_backward(ctx, grad_y):
-    x, values, row_ptr, col_idx, t_ptr, t_idx, t_perm = ctx.saved_tensors
-    need_x, need_w, need_b = ctx.needs_input_grad[0], ctx.needs_input_grad[1], ctx.needs_input_grad[2]
-    dx, dw, db = ops.sparse_linear_backward(grad_y.contiguous(), x, values, row_ptr, col_idx,
-                                            t_ptr, t_idx, t_perm, need_x, need_w,
-                                            need_b and ctx.has_bias)
-    return (dx if need_x else None, dw if need_w else None,
-            db if need_b and ctx.has_bias else None, None, None, None, None, None)
-
-
-torch.library.register_autograd("pyprune::sparse_linear", _sparse_linear_backward,
-                                setup_context=_sparse_linear_setup)
-
-
 @torch.library.register_fake("pyprune::label_regions")
 def _(mask, weights, connectivity):
     regions = torch.library.get_ctx().new_dynamic_size()  # data-dependent
