@@ -57,6 +57,20 @@ def test_forward_and_gradients_match_masked_dense(case):
             torch.testing.assert_close(got[2], grad.sum(0), **tol)
 
 
+def test_tall_inputs_take_narrow_batch_tiles(device):
+    # in_features 20000 (and out_features 20000 for dX): the CPU kernel narrows its batch tiles
+    # so the input slab stays in L2 (1 vector wide here); batch 40 spans three such tiles.
+    gen = torch.Generator().manual_seed(3)
+    for n, m in [(20000, 3), (3, 20000)]:
+        layer = pp.SparseLinear(n, m, 0.04, generator=gen).to(device)
+        x = torch.randn(40, n, generator=gen).to(device).requires_grad_(True)
+        y = layer(x)
+        torch.testing.assert_close(y, dense_reference(layer, x), rtol=1e-5, atol=1e-5)
+        grad = torch.randn_like(y)
+        (dx,) = torch.autograd.grad(y, [x], grad)
+        torch.testing.assert_close(dx, grad @ layer.dense_weight(), rtol=1e-5, atol=1e-5)
+
+
 def test_gradcheck_float64(device):
     torch.manual_seed(0)
     layer = pp.SparseLinear(13, 9, 0.3, dtype=torch.float64).to(device)
