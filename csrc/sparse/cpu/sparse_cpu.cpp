@@ -75,16 +75,16 @@ template <typename scalar_t>
 __attribute__((optimize("no-tree-vectorize", "no-tree-slp-vectorize"))) inline scalar_t row_column(int32_t begin, int32_t end, const int32_t* idx, const int32_t* perm,
                            const scalar_t* values, const scalar_t* column, int64_t stride,
                            scalar_t init) {
-  scalar_t part[4] = {init, 0, 0, 0};
+  scalar_t part[8] = {init, 0, 0, 0, 0, 0, 0, 0};
   int32_t j = begin;
-  for (; j + 4 <= end; j += 4) {
-    for (int k = 0; k < 4; ++k) {
+  for (; j + 8 <= end; j += 8) {
+    for (int k = 0; k < 8; ++k) {
       const scalar_t* src = column + idx[j + k] * stride;
       part[k] += values[perm ? perm[j + k] : j + k] * *src;
     }
   }
   for (; j < end; ++j) part[0] += values[perm ? perm[j] : j] * column[idx[j] * stride];
-  return (part[0] + part[1]) + (part[2] + part[3]);
+  return ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
 }
 
 // One row over a batch tile of `vectors` SIMD vectors, 1 to kVectors, chosen at run time.
