@@ -241,7 +241,6 @@ Plan plan_tasks(const InfoShape& shape, int64_t bytes_per_neuron_extra = 0) {
   return p;
 }
 
-
 // Runs the counting pass; returns int64 (transitions [N][states*B*K], joint [N][B*K]).
 template <typename scalar_t>
 std::pair<at::Tensor, at::Tensor> count_all(const at::Tensor& x, const Labels& labels,
