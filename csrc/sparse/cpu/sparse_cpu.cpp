@@ -123,11 +123,14 @@ void spmm_rows(int64_t rows, int64_t batch, int64_t in_rows, int64_t ld, const i
       std::clamp<int64_t>(kSlabBytes / (std::max<int64_t>(in_rows, 1) * kVecBytes), 1, kVectors);
   const int64_t tile_width = vectors * lanes;
   const int64_t row_blocks = ceil_div(rows, kRowBlock), tiles = ceil_div(batch, tile_width);
+  // Blocks handed out a few at a time: about 16 hand-outs per thread and tile balance the load,
+  // where one block each paid the scheduler more than a batch-1 block's work.
+  const int64_t chunk = std::max<int64_t>(1, row_blocks / (16 * num_threads()));
 #pragma omp parallel num_threads(num_threads())
   {
     alignas(64) scalar_t tile[kRowBlock][kVectors * lanes];
     // Batch tiles outermost: the threads share one slab of in_t at a time.
-#pragma omp for schedule(dynamic, 1) collapse(2)
+#pragma omp for schedule(dynamic, chunk) collapse(2)
     for (int64_t bt = 0; bt < tiles; ++bt) {
       for (int64_t rb = 0; rb < row_blocks; ++rb) {
         const int64_t r0 = rb * kRowBlock, r1 = std::min(rows, r0 + kRowBlock);
