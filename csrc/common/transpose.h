@@ -42,13 +42,16 @@ __attribute__((always_inline)) inline void transpose_8x8(const float* src, int64
 template <typename scalar_t>
 void transpose_into(const scalar_t* src, int64_t rows, int64_t cols, int64_t row_stride,
                     int64_t col_stride, scalar_t* dst, int64_t ld) {
-  constexpr int64_t kBlock = 32;
-  const int64_t row_blocks = ceil_div(rows, kBlock), col_blocks = ceil_div(cols, kBlock);
+  // Blocks of 64 source rows x 16 columns: each destination row gets 256 contiguous bytes, and
+  // only 16 destination rows (often 4 KB apart, one L1 set) are written at a time. Square 32x32
+  // blocks made the training step at (1024, 784, 500) ~10% slower.
+  constexpr int64_t kRowBlock = 64, kColBlock = 16;
+  const int64_t row_blocks = ceil_div(rows, kRowBlock), col_blocks = ceil_div(cols, kColBlock);
 #pragma omp parallel for collapse(2) schedule(static) num_threads(num_threads())
   for (int64_t cb = 0; cb < col_blocks; ++cb) {
     for (int64_t rb = 0; rb < row_blocks; ++rb) {
-      const int64_t r0 = rb * kBlock, c0 = cb * kBlock;
-      const int64_t r1 = std::min(rows, r0 + kBlock), c1 = std::min(cols, c0 + kBlock);
+      const int64_t r0 = rb * kRowBlock, c0 = cb * kColBlock;
+      const int64_t r1 = std::min(rows, r0 + kRowBlock), c1 = std::min(cols, c0 + kColBlock);
       int64_t r8 = r0, c8 = c0;  // the block's whole 8x8 tiles end here
 #if defined(__AVX2__)
       if (std::is_same<scalar_t, float>::value && col_stride == 1) {
