@@ -18,7 +18,8 @@ namespace pyprune {
 
 #if defined(__AVX2__)
 // dst[c * dst_ld + r] = src[r * src_ld + c] for an 8x8 float tile, in registers.
-__attribute__((always_inline)) inline void transpose_8x8(const float* src, int64_t src_ld, float* dst, int64_t dst_ld) {
+__attribute__((always_inline)) inline void transpose_8x8(const float* src, int64_t src_ld,
+                                                         float* dst, int64_t dst_ld) {
   __m256 r[8], t[8];
   for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + i * src_ld);
   for (int i = 0; i < 8; i += 2) {

@@ -3,8 +3,8 @@
 // Work is split into tasks of (block of W adjacent neurons) x (chunk of sequences). A task keeps
 // uint32 histograms for its W neurons (sized to stay in L2), walks its rows once (binning a row
 // as a vector, batching its transition cells, then counting the batch), and adds its counts into
-// the int64 output with atomics. Integer sums do not depend on the order, so results
-// are identical for any thread count.
+// the int64 output with atomics. Integer sums do not depend on the order, so results are
+// identical for any thread count.
 #include <omp.h>
 #include <torch/library.h>
 #include <torch/types.h>
@@ -275,7 +275,8 @@ std::pair<at::Tensor, at::Tensor> count_all(const at::Tensor& x, const Labels& l
         const int64_t r = s * shape.steps + t;
         const int64_t ahead = std::min(r + kPrefetchRows, last_row);
         const char* p = reinterpret_cast<const char*>(xp + ahead * shape.neurons + n0);
-        for (int64_t i = 0; i < width * int64_t{sizeof(scalar_t)}; i += 64) __builtin_prefetch(p + i);
+        for (int64_t i = 0; i < width * int64_t{sizeof(scalar_t)}; i += 64)
+          __builtin_prefetch(p + i);
         return binner(xp + r * shape.neurons + n0, out);
       };
       count_rows(shape, s0, s1, width, labels, bins_of, [](int64_t s) { return s; },

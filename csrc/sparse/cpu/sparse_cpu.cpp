@@ -4,7 +4,7 @@
 // every nonzero is one broadcast-FMA over a contiguous run of the batch, vectorised. A task owns a
 // block of output rows and a tile of the batch; its results go through a small local tile that
 // is transposed on the way out, so outputs come back [B, rows], contiguous. Rows are handed out
-// dynamically in blocks of similar nonzero count.
+// dynamically, a few blocks of 16 at a time.
 //   forward  Y[b, m]  = sum_{j in row m} v_j X^T[col_j, b] + bias_m
 //   dX[b, n]          = sum_{j in column n} v_{perm_j} dY^T[row_j, b]     (transposed structure)
 //   dW_j              = sum_b dY^T[m, b] X^T[col_j, b]                     (sampled dense-dense)
@@ -188,10 +188,10 @@ at::Tensor sparse_linear_cpu(const at::Tensor& x, const at::Tensor& values,
   const at::Tensor x_t = transposed_padded(x, pad_for(s.batch)), v = values.contiguous();
   at::Tensor y = at::empty({s.batch, s.out_features}, x.options());
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "sparse_linear", [&] {
-    spmm_rows<scalar_t>(s.out_features, s.batch, s.in_features, x_t.size(1), row_ptr.data_ptr<int32_t>(),
-                        col_idx.data_ptr<int32_t>(), nullptr, v.data_ptr<scalar_t>(),
-                        x_t.data_ptr<scalar_t>(), bias ? b.data_ptr<scalar_t>() : nullptr,
-                        y.data_ptr<scalar_t>());
+    spmm_rows<scalar_t>(s.out_features, s.batch, s.in_features, x_t.size(1),
+                        row_ptr.data_ptr<int32_t>(), col_idx.data_ptr<int32_t>(), nullptr,
+                        v.data_ptr<scalar_t>(), x_t.data_ptr<scalar_t>(),
+                        bias ? b.data_ptr<scalar_t>() : nullptr, y.data_ptr<scalar_t>());
   });
   return y;
 }
@@ -207,10 +207,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> sparse_linear_backward_cpu(
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "sparse_linear_backward", [&] {
     if (need_x) {
       dx = at::empty({s.batch, s.in_features}, x.options());
-      spmm_rows<scalar_t>(s.in_features, s.batch, s.out_features, dy_t.size(1), t_ptr.data_ptr<int32_t>(),
-                          t_idx.data_ptr<int32_t>(), t_perm.data_ptr<int32_t>(),
-                          v.data_ptr<scalar_t>(), dy_t.data_ptr<scalar_t>(), nullptr,
-                          dx.data_ptr<scalar_t>());
+      spmm_rows<scalar_t>(s.in_features, s.batch, s.out_features, dy_t.size(1),
+                          t_ptr.data_ptr<int32_t>(), t_idx.data_ptr<int32_t>(),
+                          t_perm.data_ptr<int32_t>(), v.data_ptr<scalar_t>(),
+                          dy_t.data_ptr<scalar_t>(), nullptr, dx.data_ptr<scalar_t>());
     }
     if (need_w) {
       const at::Tensor x_t = transposed_padded(x, pad_for(s.batch));
