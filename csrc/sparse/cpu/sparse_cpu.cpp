@@ -17,6 +17,7 @@
 
 #include "common/parallel.h"
 #include "common/transpose.h"
+#include "sparse/cpu/batch_layout.h"
 #include "sparse/sparse_args.h"
 
 namespace pyprune {
@@ -26,20 +27,6 @@ constexpr int64_t kRowBlock = 16;
 constexpr int64_t kVectors = 8;    // accumulator registers per row, at most
 constexpr int64_t kSlabBytes = 1024 * 1024;  // in_t slab of one batch tile: one core's L2
 constexpr int64_t kPrefetch = 8;   // nonzeros ahead whose input rows are prefetched
-// SIMD vector bytes: a zmm register where AVX-512 is there, else a ymm one.
-#if defined(__AVX512F__)
-constexpr int64_t kVecBytes = 64;
-#else
-constexpr int64_t kVecBytes = 32;
-#endif
-constexpr int64_t kPad = kVecBytes / 4;  // batch-major copies padded to whole vectors (floats)
-
-// From a batch of 2 up, the batch-major copies are padded to whole vectors and every nonzero is
-// one SIMD FMA (a batch of 3 pays 8 lanes, still far cheaper than 3 scalar passes over the row).
-// A batch of 1 keeps a dense column: it stays in L1 and a scalar pass reads nothing extra.
-inline bool use_simd(int64_t batch) { return batch >= 2; }
-inline int64_t pad_for(int64_t batch) { return use_simd(batch) ? kPad : 1; }
-
 // A SIMD vector of scalar_t (GCC vector extension).
 template <typename scalar_t>
 using Vec __attribute__((vector_size(kVecBytes))) = scalar_t;
