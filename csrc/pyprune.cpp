@@ -55,10 +55,10 @@ TORCH_LIBRARY(pyprune, m) {
   // ---- connected components of pruned weights (SPEC section 4) ----
   // mask [K, H, W] bool -> labels int32 [K, H, W] (0 = unset, regions 1..n_k numbered in raster
   // order of their first pixel), counts int64 [K], and per region in mask order: size int64 [R],
-  // sum of |weights| float64 [R] (zeros without weights). connectivity 4 or 8.
+  // sum and mean of |weights| float64 [R] (zeros without weights). connectivity 4 or 8.
   m.def(
       "label_regions(Tensor mask, Tensor? weights, int connectivity) "
-      "-> (Tensor, Tensor, Tensor, Tensor)");
+      "-> (Tensor, Tensor, Tensor, Tensor, Tensor)");
 }
 
 // `import pyprune_ext._C` runs the static registrations above; the module itself is empty.

@@ -87,4 +87,5 @@ def _(grad_y, x, values, row_ptr, col_idx, t_ptr, t_idx, t_perm, need_x, need_w,
 def _(mask, weights, connectivity):
     regions = torch.library.get_ctx().new_dynamic_size()  # data-dependent
     return (mask.new_empty(mask.shape, dtype=torch.int32), mask.new_empty(mask.shape[0], dtype=torch.int64),
-            mask.new_empty(regions, dtype=torch.int64), mask.new_empty(regions, dtype=torch.float64))
+            mask.new_empty(regions, dtype=torch.int64), mask.new_empty(regions, dtype=torch.float64),
+            mask.new_empty(regions, dtype=torch.float64))

@@ -48,7 +48,7 @@ def label_regions(mask, connectivity=4):
         ([[[1, 1, 0], [0, 0, 2]]], [1])
     """
     _check_mask(mask, connectivity)
-    labels, counts, _, _ = ops.label_regions(mask, None, connectivity)
+    labels, counts, *_ = ops.label_regions(mask, None, connectivity)
     return labels, counts
 
 
@@ -64,13 +64,13 @@ def region_stats(mask, weights, connectivity=4):
         raise ValueError(f"'weights' must have the shape of 'mask' {tuple(mask.shape)}, got {tuple(weights.shape)}")
     if weights.device != mask.device:
         raise ValueError(f"'weights' is on {weights.device} but 'mask' is on {mask.device}")
-    labels, counts, sizes, sums = ops.label_regions(mask, weights.detach(), connectivity)
+    labels, counts, sizes, sums, means = ops.label_regions(mask, weights.detach(), connectivity)
     # one reduction decides in the usual case; the full check only runs when the total is not
     # finite, which finite sums can also reach by overflowing
     if not math.isfinite(sums.sum().item()) and not bool(torch.isfinite(sums).all()):
         raise ValueError("'weights' contains NaN or Inf under the mask")
     offsets = torch.cat((counts.new_zeros(1), counts.cumsum(0)))
-    return RegionStats(labels, counts, offsets, sizes, sums, sums / sizes)
+    return RegionStats(labels, counts, offsets, sizes, sums, means)
 
 
 def prune_regions(weights, mask, ratio, by="regions", connectivity=4):

@@ -256,16 +256,21 @@ int32_t label_mask(const bool* mask, const scalar_t* weights, int64_t height, in
   return regions;
 }
 
+// Region records of one thread's masks, in mask order.
+struct RegionRecords {
+  std::vector<int64_t> sizes;
+  std::vector<double> sums;
+};
+
 template <typename scalar_t>
 void label_all(const at::Tensor& mask, const scalar_t* weights, bool eight, at::Tensor& labels,
-               at::Tensor& counts, at::Tensor& sizes_out, at::Tensor& sums_out) {
+               at::Tensor& counts, at::Tensor& sizes_out, at::Tensor& sums_out, at::Tensor& means_out) {
   const int64_t k = mask.size(0), h = mask.size(1), w = mask.size(2), plane = h * w;
   const bool* mp = mask.data_ptr<bool>();
   int32_t* lp = labels.data_ptr<int32_t>();
   int64_t* cp = counts.data_ptr<int64_t>();
   const int threads = static_cast<int>(std::min<int64_t>(num_threads(), std::max<int64_t>(k, 1)));
-  std::vector<std::vector<int64_t>> sizes(threads);
-  std::vector<std::vector<double>> sums(threads);
+  std::vector<RegionRecords> records(threads);
 #pragma omp parallel num_threads(threads)
   {
     const int t = omp_get_thread_num();
@@ -273,38 +278,46 @@ void label_all(const at::Tensor& mask, const scalar_t* weights, bool eight, at::
     const int64_t begin = k * t / threads, end = k * (t + 1) / threads;
     for (int64_t i = begin; i < end; ++i)
       cp[i] = label_mask(mp + i * plane, weights ? weights + i * plane : nullptr, h, w, eight,
-                         scratch, lp + i * plane, sizes[t], sums[t]);
+                         scratch, lp + i * plane, records[t].sizes, records[t].sums);
   }
-  int64_t total = 0;
-  for (const auto& v : sizes) total += v.size();
-  sizes_out = at::empty({total}, counts.options());
-  sums_out = at::empty({total}, counts.options().dtype(at::kDouble));
-  int64_t offset = 0;
+  std::vector<int64_t> offsets(threads + 1, 0);
+  for (int t = 0; t < threads; ++t) offsets[t + 1] = offsets[t] + records[t].sizes.size();
+  sizes_out = at::empty({offsets[threads]}, counts.options());
+  sums_out = at::empty({offsets[threads]}, counts.options().dtype(at::kDouble));
+  means_out = at::empty({offsets[threads]}, counts.options().dtype(at::kDouble));
+  int64_t* sizes = sizes_out.data_ptr<int64_t>();
+  double* sums = sums_out.data_ptr<double>();
+  double* means = means_out.data_ptr<double>();
+#pragma omp parallel for num_threads(threads)
   for (int t = 0; t < threads; ++t) {
-    std::copy(sizes[t].begin(), sizes[t].end(), sizes_out.data_ptr<int64_t>() + offset);
-    std::copy(sums[t].begin(), sums[t].end(), sums_out.data_ptr<double>() + offset);
-    offset += sizes[t].size();
+    const RegionRecords& r = records[t];
+    const int64_t at = offsets[t];
+    for (size_t j = 0; j < r.sizes.size(); ++j) {
+      sizes[at + j] = r.sizes[j];
+      sums[at + j] = r.sums[j];
+      means[at + j] = r.sums[j] / static_cast<double>(r.sizes[j]);
+    }
   }
 }
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> label_regions_cpu(
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> label_regions_cpu(
     const at::Tensor& mask_in, const c10::optional<at::Tensor>& weights_in, int64_t connectivity) {
   check_label_args(mask_in, weights_in, connectivity);
   const at::Tensor mask = mask_in.contiguous();
   auto opts = mask.options();
   at::Tensor labels = at::empty(mask.sizes(), opts.dtype(at::kInt));
   at::Tensor counts = at::empty({mask.size(0)}, opts.dtype(at::kLong));
-  at::Tensor sizes, sums;
+  at::Tensor sizes, sums, means;
   if (weights_in) {
     const at::Tensor weights = weights_in->contiguous();
     AT_DISPATCH_FLOATING_TYPES(weights.scalar_type(), "label_regions", [&] {
       label_all<scalar_t>(mask, weights.data_ptr<scalar_t>(), connectivity == 8, labels, counts,
-                          sizes, sums);
+                          sizes, sums, means);
     });
   } else {
-    label_all<float>(mask, nullptr, connectivity == 8, labels, counts, sizes, sums);
+    label_all<float>(mask, nullptr, connectivity == 8, labels, counts, sizes, sums, means);
   }
-  return {labels, counts, sizes, sums};
+  return {labels, counts, sizes, sums, means};
 }
 
 }  // namespace

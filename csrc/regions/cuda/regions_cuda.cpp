@@ -11,7 +11,7 @@
 namespace pyprune {
 namespace {
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> label_regions_cuda(
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> label_regions_cuda(
     const at::Tensor& mask_in, const c10::optional<at::Tensor>& weights_in, int64_t connectivity) {
   check_label_args(mask_in, weights_in, connectivity);
   const c10::cuda::CUDAGuard guard(mask_in.device());
@@ -39,7 +39,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> label_regions_cuda(
                                 sums.data_ptr<double>(), stream);
   });
   C10_CUDA_KERNEL_LAUNCH_CHECK();
-  return {labels, counts, sizes, sums};
+  return {labels, counts, sizes, sums, sums / sizes};
 }
 
 }  // namespace
