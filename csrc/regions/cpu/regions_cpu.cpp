@@ -117,29 +117,53 @@ inline void for_each_bit(uint64_t word, int64_t w, Join join) {
   for (; word; word &= word - 1) join(w * kWordBits + __builtin_ctzll(word));
 }
 
+// Of the contacts `marks` (each the first pixel of a straight contact) between a lower row's
+// runs and the row above, those that are the first of their lower run. `lead` holds the run
+// starts, plus bit 0 when a run enters the word from the left still without a contact; the
+// carry of the addition runs from each such start along the run's pixels up to its first
+// contact, and `blocked` (never a start) stops it at row ends. Returns in `unmarked_to_top`
+// whether the run at bit 63 has no contact yet.
+inline uint64_t first_contacts(uint64_t bits, uint64_t lead, uint64_t marks, uint64_t blocked,
+                               uint64_t& unmarked_to_top) {
+  const uint64_t medium = bits & ~marks & ~blocked;
+  const uint64_t before_first = medium & ~(medium + (lead & ~marks));
+  unmarked_to_top = before_first >> 63;
+  return marks & (before_first << 1 | lead);
+}
+
+// A lower run's first contact finds it alone, so it just takes the upper run's parent (what
+// unite would do, without its data-dependent branches); only further contacts merge trees.
+inline void join_first(int32_t* parent, int32_t up, int32_t down) { parent[down] = parent[up]; }
+
 // Joins each run of row r to the runs of row r - 1 it touches. Runs touching through a pixel
 // straight above meet in a segment of the AND of the two rows, one segment per pair. Diagonal
 // contacts (8-connectivity) only add a pair where no straight one exists: an upper run ending at
 // col - 1 with a lower run starting at col, or an upper run starting at col + 1 with a lower run
-// ending at col.
+// ending at col. They are joined after all straight ones, so first contacts find runs alone.
 void unite_rows(Scratch& s, int64_t r, int64_t words, bool eight) {
   const int64_t up = (r - 1) * words, down = r * words;
   int32_t* parent = s.parent.data();
-  uint64_t previous_contact = 0, previous_up_ends = 0;
+  uint64_t previous_contact = 0, unmarked_to_top = 0;
   for (int64_t w = 0; w < words; ++w) {
-    const uint64_t contact = s.bits[up + w] & s.bits[down + w];
-    for_each_bit(contact & ~(contact << 1 | previous_contact >> 63), w,
-                 [&](int64_t col) { unite(parent, run_at(s, up, col), run_at(s, down, col)); });
+    const uint64_t bits = s.bits[down + w], contact = s.bits[up + w] & bits;
+    const uint64_t marks = contact & ~(contact << 1 | previous_contact >> 63);
+    const uint64_t lead = s.starts[down + w] | (unmarked_to_top & bits & 1);
+    const uint64_t first = first_contacts(bits, lead, marks, 0, unmarked_to_top);
+    const auto pair = [&](int64_t col, auto join) { join(parent, run_at(s, up, col), run_at(s, down, col)); };
+    for_each_bit(first, w, [&](int64_t col) { pair(col, join_first); });
+    for_each_bit(marks & ~first, w, [&](int64_t col) { pair(col, unite); });
     previous_contact = contact;
-    if (eight) {
-      const uint64_t up_ends = run_ends(s, up, w, words);
-      const uint64_t next_up_starts = w + 1 < words ? s.starts[up + w + 1] << 63 : 0;
-      for_each_bit((up_ends << 1 | previous_up_ends >> 63) & s.starts[down + w], w,
-                   [&](int64_t col) { unite(parent, run_at(s, up, col - 1), run_at(s, down, col)); });
-      for_each_bit((s.starts[up + w] >> 1 | next_up_starts) & run_ends(s, down, w, words), w,
-                   [&](int64_t col) { unite(parent, run_at(s, up, col + 1), run_at(s, down, col)); });
-      previous_up_ends = up_ends;
-    }
+  }
+  if (!eight) return;
+  uint64_t previous_up_ends = 0;
+  for (int64_t w = 0; w < words; ++w) {
+    const uint64_t up_ends = run_ends(s, up, w, words);
+    const uint64_t next_up_starts = w + 1 < words ? s.starts[up + w + 1] << 63 : 0;
+    for_each_bit((up_ends << 1 | previous_up_ends >> 63) & s.starts[down + w], w,
+                 [&](int64_t col) { unite(parent, run_at(s, up, col - 1), run_at(s, down, col)); });
+    for_each_bit((s.starts[up + w] >> 1 | next_up_starts) & run_ends(s, down, w, words), w,
+                 [&](int64_t col) { unite(parent, run_at(s, up, col + 1), run_at(s, down, col)); });
+    previous_up_ends = up_ends;
   }
 }
 
@@ -155,7 +179,9 @@ inline uint64_t row_group(const std::vector<uint64_t>& row_words, int64_t first,
 // unite_rows for rows of one word, `rows` of them at once from row r on (rows * width <= 64):
 // the group's bits sit row after row in one word and the rows above them are the same word
 // shifted by a row, so each straight or diagonal contact of the group is one set bit; contacts
-// never pair pixels across the side edges (the row_first / row_last masks).
+// never pair pixels across the side edges (the row_first / row_last masks). First contacts are
+// joined for the whole group before any merge, in raster order, so each upper run of the group
+// has its parent before its lower runs copy it.
 void unite_row_group(Scratch& s, int64_t r, int64_t rows, int64_t width, bool eight) {
   const uint64_t bits = row_group(s.bits, r, rows, 1, width), starts = row_group(s.starts, r, rows, 1, width);
   uint64_t row_first = 0;
@@ -169,7 +195,11 @@ void unite_row_group(Scratch& s, int64_t r, int64_t rows, int64_t width, bool ei
   const auto down = [&](int c) { return down_before + __builtin_popcountll(starts & through(c)); };
   const auto up = [&](int c) { return up_before + __builtin_popcountll(above_starts & through(c)); };
   const uint64_t contact = bits & above;
-  for_each_bit(contact & ~(contact << 1 & ~row_first), 0, [&](int64_t c) { unite(parent, up(c), down(c)); });
+  const uint64_t marks = contact & ~(contact << 1 & ~row_first);
+  uint64_t unused;
+  const uint64_t first = first_contacts(bits, starts, marks, row_last, unused);
+  for_each_bit(first, 0, [&](int64_t c) { join_first(parent, up(c), down(c)); });
+  for_each_bit(marks & ~first, 0, [&](int64_t c) { unite(parent, up(c), down(c)); });
   if (eight) {
     const uint64_t ends = bits & ~(bits >> 1);  // can miss a run ending a row: no diagonal uses it
     const uint64_t above_ends = (down_a_row(ends) | run_ends(s, r - 1, 0, 1)) & group;
