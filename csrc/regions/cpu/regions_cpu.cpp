@@ -286,6 +286,8 @@ int32_t label_mask(const bool* mask, const scalar_t* weights, int64_t height, in
   return regions;
 }
 
+constexpr int64_t kSampleMasks = 32;
+
 // Region records of one thread's masks, in mask order.
 struct RegionRecords {
   std::vector<int64_t> sizes;
@@ -306,9 +308,18 @@ void label_all(const at::Tensor& mask, const scalar_t* weights, bool eight, at::
     const int t = omp_get_thread_num();
     Scratch scratch;
     const int64_t begin = k * t / threads, end = k * (t + 1) / threads;
-    for (int64_t i = begin; i < end; ++i)
+    RegionRecords& mine = records[t];
+    for (int64_t i = begin; i < end; ++i) {
+      // Room for the whole block at the rate of its first masks (+1/8), where doubling from
+      // empty would copy the records several times over.
+      if (i == begin + kSampleMasks) {
+        const size_t expected = mine.sizes.size() * (end - begin) / kSampleMasks * 9 / 8;
+        mine.sizes.reserve(expected);
+        mine.sums.reserve(expected);
+      }
       cp[i] = label_mask(mp + i * plane, weights ? weights + i * plane : nullptr, h, w, eight,
-                         scratch, lp + i * plane, records[t].sizes, records[t].sums);
+                         scratch, lp + i * plane, mine.sizes, mine.sums);
+    }
   }
   std::vector<int64_t> offsets(threads + 1, 0);
   for (int t = 0; t < threads; ++t) offsets[t + 1] = offsets[t] + records[t].sizes.size();
