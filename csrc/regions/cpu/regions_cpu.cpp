@@ -149,7 +149,9 @@ void unite_rows(Scratch& s, int64_t r, int64_t words, bool eight) {
     const uint64_t marks = contact & ~(contact << 1 | previous_contact >> 63);
     const uint64_t lead = s.starts[down + w] | (unmarked_to_top & bits & 1);
     const uint64_t first = first_contacts(bits, lead, marks, 0, unmarked_to_top);
-    const auto pair = [&](int64_t col, auto join) { join(parent, run_at(s, up, col), run_at(s, down, col)); };
+    const auto pair = [&](int64_t col, auto join) {
+      join(parent, run_at(s, up, col), run_at(s, down, col));
+    };
     for_each_bit(first, w, [&](int64_t col) { pair(col, join_first); });
     for_each_bit(marks & ~first, w, [&](int64_t col) { pair(col, unite); });
     previous_contact = contact;

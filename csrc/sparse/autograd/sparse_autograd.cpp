@@ -41,7 +41,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> call_backward(
 // once here and both ops get it as a transposed view of x, which they read in place. The copy
 // lives until the backward, in place of x.
 at::Tensor batch_major_view(const at::Tensor& x) {
-  const bool float_matrix = x.dim() == 2 && (x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble);
+  const bool float_matrix =
+      x.dim() == 2 && (x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble);
   if (!x.is_cpu() || !float_matrix || x.size(0) % pad_for(x.size(0)) != 0) return x;
   return transposed_padded(x, pad_for(x.size(0))).t();
 }
