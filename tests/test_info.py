@@ -161,6 +161,29 @@ def test_local_te_matches_reference_and_averages_to_te(case):
                                    te.cpu().double().numpy(), rtol=tol, atol=tol)
 
 
+@pytest.mark.parametrize("s, t, n, bins, k, history", [
+    (30, 40, 50, 16, 10, 1),  # neuron blocks of 16 and a last block of 2; full cell tiles
+    (200, 50, 13, 5, 3, 2),   # 8 + 5 lanes; many tiles
+    (10, 30, 3, 17, 2, 3),    # 17^4 * 2 cells per neuron: uint32 cell indices
+])
+def test_counts_match_reference_exactly(device, s, t, n, bins, k, history):
+    g = torch.Generator().manual_seed(s * n)
+    x = torch.randn(s, t, n, generator=g)
+    y = torch.randint(0, k, (s, t), generator=g)
+    edges = pp.bin_edges(x, bins)
+    joint, transitions = ops.info_counts(x.to(device), y.to(device), edges.to(device), True, k,
+                                         history)
+    codes = ref.bin_values(x.numpy(), edges.numpy(), True)
+    for i in range(n):
+        want_joint = np.zeros((bins, k), dtype=np.int64)
+        np.add.at(want_joint, (codes[:, :, i].ravel(), y.numpy().ravel()), 1)
+        state, nxt, src = ref._transitions(codes[:, :, i], y.numpy(), history, bins)
+        want = np.zeros((bins**history, bins, k), dtype=np.int64)
+        np.add.at(want, (state.ravel(), nxt.ravel(), src.ravel()), 1)
+        np.testing.assert_array_equal(joint[i].cpu().numpy(), want_joint)
+        np.testing.assert_array_equal(transitions[i].cpu().numpy(), want)
+
+
 def test_float32_values_near_bin_edges_bin_as_in_float64(device):
     # Range [0, 1], 10 bins: 0.7f is 0.69999998..., bin 6 in float64 but 7 if binned in float32
     # arithmetic, where (0.7f - 0) * 10 rounds up to 7.0. The CPU kernel bins float32 in float

@@ -1,10 +1,11 @@
 // CPU kernels of the information ops: one pass over x that bins and counts at once.
 //
-// Work is split into tasks of (block of W adjacent neurons) x (chunk of sequences). A task keeps
-// uint32 histograms for its W neurons (sized to stay in L2), walks its rows once (binning a row
-// as a vector, batching its transition cells, then counting the batch), and adds its counts into
-// the int64 output with atomics. Integer sums do not depend on the order, so results are
-// identical for any thread count.
+// Work is split into tasks of (block of W adjacent neurons) x (chunk of sequences). A thread keeps
+// uint32 histograms for its W neurons (sized to stay in L2) and walks each task's rows once:
+// binning a row as a vector and computing its transition cells into a tile, then counting a full
+// tile eight neurons at a time (count_tile). It adds its counts into the int64 output with
+// atomics when it moves to another block or ends. Integer sums do not depend on the order, so
+// results are identical for any thread count.
 #include <omp.h>
 #include <torch/library.h>
 #include <torch/types.h>
@@ -28,8 +29,8 @@ constexpr int64_t kLocalHistogramBytes = 192 * 1024;
 constexpr int64_t kL2Bytes = 512 * 1024;
 constexpr int64_t kMaxLocalRows = (int64_t{1} << 31);  // keeps uint32 counters exact
 // Rows of x prefetched ahead of the binning. A block narrower than x's rows reads them strided,
-// which the hardware prefetchers do not follow across pages; even whole rows gain ~20%, since
-// the batched increments leave the loads idle in between.
+// which the hardware prefetchers do not follow across pages; whole rows gain too, since counting
+// a tile leaves the loads idle.
 constexpr int64_t kPrefetchRows = 64;
 
 struct Labels {
@@ -138,41 +139,62 @@ class RowBinner {
 };
 
 // Scratch of one thread for count_rows: the bins of the last history + 1 rows (a ring, uint16
-// [history + 1][W]) and a batch of transition cell indices waiting to be counted.
+// [history + 1][W]) and a tile of transition cells [rows][W] waiting to be counted. Cells are
+// neuron-local indices: uint16 while a neuron's transition histogram has at most 2^16 cells.
+template <typename cell_t>
 struct CountScratch {
-  static constexpr int64_t kBatchCells = 4096;
+  static constexpr int64_t kTileBytes = 32 * 1024;
   std::vector<uint16_t> codes;
-  std::vector<uint32_t> cells;
+  std::vector<cell_t> tile;
+  int64_t tile_rows;
   CountScratch(int64_t history, int64_t width)
-      : codes((history + 1) * width), cells(std::max(kBatchCells, width)) {}
+      : codes((history + 1) * width),
+        tile_rows(std::max<int64_t>(16, kTileBytes / (std::max<int64_t>(width, 1) * sizeof(cell_t)))) {
+    tile.resize(tile_rows * width);
+  }
 };
+
+// Adds the cells of a tile [rows][W] to the W histograms [W][tcells]. Where eight histograms fit
+// in L1, eight lanes at a time, row by row: those histograms stay in L1 and consecutive increments
+// never hit the same one, so no increment waits on the store before it. Larger histograms live in
+// L2 whatever the order, and are counted row by row across all lanes.
+template <typename cell_t>
+void count_tile(const cell_t* tile, int64_t rows, int64_t width, int64_t tcells,
+                uint32_t* histograms) {
+  constexpr int64_t kLanes = 8, kL1HistogramBytes = 24 * 1024;
+  int64_t g = 0;
+  if (kLanes * tcells * int64_t{sizeof(uint32_t)} <= kL1HistogramBytes) {
+    for (; g + kLanes <= width; g += kLanes) {
+      uint32_t* h = histograms + g * tcells;
+      for (int64_t r = 0; r < rows; ++r) {
+        const cell_t* c = tile + r * width + g;
+        for (int64_t j = 0; j < kLanes; ++j) ++h[j * tcells + c[j]];
+      }
+    }
+  }
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t w = g; w < width; ++w) ++histograms[w * tcells + tile[r * width + w]];
+}
 
 // Counts the rows of sequences [s0, s1) for W neurons into local histograms.
 // bins_of(s, t, out) fills the W bins of row (s, t) and returns true on bad input;
 // label_seq(s) maps s to the sequence whose labels are used (the permutation test shuffles it).
 //
-// Row by row: the row is binned and each lane's transition cell (lane offset included) computed,
-// both vectorised across the W lanes, and appended to a batch; a full batch is counted in one
-// flat loop of increments, which land in W different histograms and never read an index just
-// stored. A lane's history state, its last k bins as base-B digits (newest lowest), is read off
-// the ring of the k rows before.
-template <typename BinsOf, typename LabelSeq>
+// Row by row, the row is binned and each lane's transition cell computed, both vectorised across
+// the W lanes, into a tile; a full tile is counted by count_tile. A lane's history state, its
+// last k bins as base-B digits (newest lowest), is read off the ring of the k rows before.
+template <typename cell_t, typename BinsOf, typename LabelSeq>
 void count_rows(const InfoShape& shape, int64_t s0, int64_t s1, int64_t width, const Labels& labels,
                 BinsOf bins_of, LabelSeq label_seq, uint32_t* transitions, uint32_t* joint,
-                CountScratch& scratch, bool& bad_x, bool& bad_label) {
+                CountScratch<cell_t>& scratch, bool& bad_x, bool& bad_label) {
   const int64_t steps = shape.steps, history = shape.history, ring = history + 1;
   const uint32_t classes = shape.classes, bin_count = shape.bins;
   const int64_t tcells = shape.transition_cells(), jcells = shape.joint_cells();
   uint16_t* codes = scratch.codes.data();
-  uint32_t* cells = scratch.cells.data();
+  cell_t* tile = scratch.tile.data();
   std::vector<uint32_t> place(history + 1, 1);  // place[j] = B^j, the weight of x_{t-1-j}
   for (int64_t j = 1; j <= history; ++j) place[j] = place[j - 1] * bin_count;
-  const int64_t capacity = static_cast<int64_t>(scratch.cells.size());
-  int64_t batched = 0;
-  auto count_batch = [&] {
-    for (int64_t e = 0; e < batched; ++e) ++transitions[cells[e]];
-    batched = 0;
-  };
+  int64_t filled = 0;
   for (int64_t s = s0; s < s1; ++s) {
     const int64_t* ys = labels.data ? labels.data + label_seq(s) * labels.seq_stride : nullptr;
     uint32_t y_prev = 0;
@@ -186,24 +208,25 @@ void count_rows(const InfoShape& shape, int64_t s0, int64_t s1, int64_t width, c
       bad_x |= bins_of(s, t, row);
       // Transition (state at t-1, bin at t, label at t-1) for t >= history.
       if (history > 0 && t >= history) {
-        if (batched + width > capacity) count_batch();
-        uint32_t* out = cells + batched;
-        batched += width;
+        cell_t* out = tile + filled * width;
         const uint16_t* newest = codes + ((t - 1) % ring) * width;
         for (int64_t w = 0; w < width; ++w) out[w] = newest[w];
         for (int64_t j = 2; j <= history; ++j) {  // older digits of the state, higher places
           const uint16_t* past = codes + ((t - j) % ring) * width;
           for (int64_t w = 0; w < width; ++w) out[w] += past[w] * place[j - 1];
         }
-        for (int64_t w = 0; w < width; ++w)
-          out[w] = w * tcells + (out[w] * bin_count + row[w]) * classes + y_prev;
+        for (int64_t w = 0; w < width; ++w) out[w] = (out[w] * bin_count + row[w]) * classes + y_prev;
+        if (++filled == scratch.tile_rows) {
+          count_tile(tile, filled, width, tcells, transitions);
+          filled = 0;
+        }
       }
       if (shape.step_outside_transitions(t))
         for (int64_t w = 0; w < width; ++w) ++joint[w * jcells + row[w] * classes + y];
       y_prev = static_cast<uint32_t>(y);
     }
   }
-  count_batch();
+  count_tile(tile, filled, width, tcells, transitions);
 }
 
 // The (x_t, y_t) histogram = the transition histogram summed over next bins and older history,
@@ -241,8 +264,17 @@ Plan plan_tasks(const InfoShape& shape, int64_t bytes_per_neuron_extra = 0) {
   return p;
 }
 
+// Calls f(cell_t{}) with the narrowest type that holds a neuron-local transition cell.
+template <typename F>
+void dispatch_cell_type(const InfoShape& shape, F f) {
+  if (shape.transition_cells() <= (int64_t{1} << 16))
+    f(uint16_t{});
+  else
+    f(uint32_t{});
+}
+
 // Runs the counting pass; returns int64 (transitions [N][states*B*K], joint [N][B*K]).
-template <typename scalar_t>
+template <typename scalar_t, typename cell_t>
 std::pair<at::Tensor, at::Tensor> count_all(const at::Tensor& x, const Labels& labels,
                                             const Bins& b, const InfoShape& shape) {
   const int64_t tcells = shape.transition_cells(), jcells = shape.joint_cells();
@@ -259,8 +291,28 @@ std::pair<at::Tensor, at::Tensor> count_all(const at::Tensor& x, const Labels& l
 #pragma omp parallel num_threads(num_threads()) reduction(|| : bad_x, bad_label)
   {
     std::vector<uint32_t> t_local(plan.width * tcells), j_local(plan.width * jcells);
-    CountScratch scratch(shape.history, plan.width);
+    CountScratch<cell_t> scratch(shape.history, plan.width);
     RowBinner binner(b, plan.width);
+    // The local histograms keep counting while a thread's tasks stay in one neuron block, and
+    // are added to the output (atomics, a few per thread) when the block changes or at the end.
+    int64_t local_n0 = -1, local_width = 0, local_rows = 0;
+    auto merge_local = [&] {
+      if (local_n0 < 0) return;
+      for (int64_t i = 0; i < local_width * tcells; ++i) {
+        if (t_local[i] == 0) continue;
+#pragma omp atomic
+        t_out[local_n0 * tcells + i] += t_local[i];
+      }
+      for (int64_t i = 0; i < local_width * jcells; ++i) {
+        if (j_local[i] == 0) continue;
+#pragma omp atomic
+        j_out[local_n0 * jcells + i] += j_local[i];
+      }
+      std::fill(t_local.begin(), t_local.end(), 0u);
+      std::fill(j_local.begin(), j_local.end(), 0u);
+      local_n0 = -1;
+      local_rows = 0;
+    };
 #pragma omp for schedule(dynamic, 1)
     for (int64_t task = 0; task < plan.blocks * plan.seq_chunks; ++task) {
       const int64_t n0 = (task / plan.seq_chunks) * plan.width;
@@ -268,9 +320,14 @@ std::pair<at::Tensor, at::Tensor> count_all(const at::Tensor& x, const Labels& l
       const int64_t s0 = (task % plan.seq_chunks) * plan.seq_per_chunk;
       const int64_t s1 = std::min(shape.sequences, s0 + plan.seq_per_chunk);
       if (s0 >= s1) continue;
-      std::fill(t_local.begin(), t_local.end(), 0u);
-      std::fill(j_local.begin(), j_local.end(), 0u);
-      binner.set_block(n0, width);
+      const int64_t rows = (s1 - s0) * shape.steps;
+      if (n0 != local_n0 || local_rows + rows > kMaxLocalRows) {
+        merge_local();
+        local_n0 = n0;
+        local_width = width;
+        binner.set_block(n0, width);
+      }
+      local_rows += rows;
       auto bins_of = [&](int64_t s, int64_t t, uint16_t* out) {
         const int64_t r = s * shape.steps + t;
         const int64_t ahead = std::min(r + kPrefetchRows, last_row);
@@ -281,17 +338,8 @@ std::pair<at::Tensor, at::Tensor> count_all(const at::Tensor& x, const Labels& l
       };
       count_rows(shape, s0, s1, width, labels, bins_of, [](int64_t s) { return s; },
                  t_local.data(), j_local.data(), scratch, bad_x, bad_label);
-      for (int64_t i = 0; i < width * tcells; ++i) {
-        if (t_local[i] == 0) continue;
-#pragma omp atomic
-        t_out[n0 * tcells + i] += t_local[i];
-      }
-      for (int64_t i = 0; i < width * jcells; ++i) {
-        if (j_local[i] == 0) continue;
-#pragma omp atomic
-        j_out[n0 * jcells + i] += j_local[i];
-      }
     }
+    merge_local();
   }
   raise_on_bad_input(bad_x, bad_label, shape.classes);
   return {transitions, joint};
@@ -335,7 +383,7 @@ void local_te_pass(const at::Tensor& x, const Labels& lab, const Bins& b, const 
 }
 
 // Permutation pass: the codes of a neuron block are computed once and recounted per permutation.
-template <typename scalar_t>
+template <typename scalar_t, typename cell_t>
 void permutation_pass(const at::Tensor& x, const Labels& lab, const Bins& b,
                       const InfoShape& shape, const Plan& plan, const int64_t* perm_p,
                       int64_t num_perms, int64_t perm_chunks, int64_t perms_per_chunk,
@@ -349,7 +397,7 @@ void permutation_pass(const at::Tensor& x, const Labels& lab, const Bins& b,
   {
     std::vector<uint16_t> codes(rows * plan.width);
     std::vector<uint32_t> t_local(plan.width * tcells), j_local(plan.width * jcells);
-    CountScratch scratch(shape.history, plan.width);
+    CountScratch<cell_t> scratch(shape.history, plan.width);
     RowBinner binner(b, plan.width);
 #pragma omp for schedule(dynamic, 1)
     for (int64_t task = 0; task < plan.blocks * perm_chunks; ++task) {
@@ -459,8 +507,11 @@ std::tuple<at::Tensor, at::Tensor> info_counts_cpu(const at::Tensor& x_in,
   const Labels lab = make_labels(in.labels, shape);
   const Bins b = make_bins(in.edges, uniform, shape);
   std::pair<at::Tensor, at::Tensor> counts;
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "info_counts",
-                             [&] { counts = count_all<scalar_t>(x, lab, b, shape); });
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "info_counts", [&] {
+    dispatch_cell_type(shape, [&](auto cell) {
+      counts = count_all<scalar_t, decltype(cell)>(x, lab, b, shape);
+    });
+  });
   auto [transitions, joint] = counts;
   int64_t* tp = transitions.data_ptr<int64_t>();
   int64_t* jp = joint.data_ptr<int64_t>();
@@ -570,10 +621,12 @@ std::tuple<at::Tensor, at::Tensor> info_permutation_null_cpu(
   const double unit = 1.0 / std::log(log_base);
   bool bad_x = false, bad_label = false;
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "info_permutation_null", [&] {
-    permutation_pass<scalar_t>(x, lab, b, shape, plan, perms.data_ptr<int64_t>(), num_perms,
-                               perm_chunks, perms_per_chunk, unit, miller_madow,
-                               mi_null.data_ptr<double>(), te_null.data_ptr<double>(), bad_x,
-                               bad_label);
+    dispatch_cell_type(shape, [&](auto cell) {
+      permutation_pass<scalar_t, decltype(cell)>(
+          x, lab, b, shape, plan, perms.data_ptr<int64_t>(), num_perms, perm_chunks,
+          perms_per_chunk, unit, miller_madow, mi_null.data_ptr<double>(),
+          te_null.data_ptr<double>(), bad_x, bad_label);
+    });
   });
   raise_on_bad_input(bad_x, bad_label, shape.classes);
   return {mi_null, te_null};
