@@ -110,23 +110,24 @@ class RowBinner {
 
   // Equal-width bins of a float row in float: twice the lanes per vector. (v - lo) * scale is
   // within 2e-7 * B of the double value, so its floor can differ only where it lies that close
-  // to an interior bin edge; then kUnsure is set and the row is redone in double, so the bins
-  // always equal the reference's. kNonFinite: the row has NaN/Inf.
+  // to an interior bin edge, i.e. where u - tolerance and u + tolerance floor differently; then
+  // kUnsure is set and the row is redone in double, so the bins always equal the reference's.
+  // u is clamped to [0, B - 1/2], inside the first and last bins. kNonFinite: the row has NaN/Inf.
   static constexpr int kNonFinite = 1, kUnsure = 2;
   int float_bins(const float* x_row, uint16_t* out) const {
-    const float bins = static_cast<float>(b_.bins), last = bins - 1.0f;
-    const float tolerance = (bins + 1.0f) * 0x1p-20f;
+    const float top = static_cast<float>(b_.bins) - 0.5f;
+    const float tolerance = (static_cast<float>(b_.bins) + 1.0f) * 0x1p-20f;
     int bad = 0, unsure = 0;
     for (int64_t w = 0; w < width_; ++w) {
       const float v = x_row[w];
       bad |= static_cast<int>((v - v) != 0.0f);
       float u = (v - lo_f_[w]) * scale_f_[w];
       u = u > 0.0f ? u : 0.0f;  // also maps NaN to 0
-      u = u < bins ? u : bins;
-      const float fraction = u - static_cast<float>(static_cast<int32_t>(u));
-      unsure |= static_cast<int>((u > 0.5f) & (u < bins - 0.5f) &
-                                 ((fraction < tolerance) | (fraction > 1.0f - tolerance)));
-      out[w] = static_cast<uint16_t>(static_cast<int32_t>(u < last ? u : last));
+      u = u < top ? u : top;
+      const int32_t below = static_cast<int32_t>(u - tolerance);
+      const int32_t above = static_cast<int32_t>(u + tolerance);
+      unsure |= static_cast<int>(below != above);
+      out[w] = static_cast<uint16_t>(above);
     }
     return (bad ? kNonFinite : 0) | (unsure ? kUnsure : 0);
   }
@@ -257,7 +258,7 @@ Plan plan_tasks(const InfoShape& shape, int64_t bytes_per_neuron_extra = 0) {
   Plan p;
   p.width = width;
   p.blocks = ceil_div(shape.neurons, width);
-  const int64_t wanted = 4 * num_threads();
+  const int64_t wanted = 16 * num_threads();
   p.seq_chunks = std::max<int64_t>(1, std::min(shape.sequences, ceil_div(wanted, p.blocks)));
   p.seq_chunks = std::max(p.seq_chunks, ceil_div(shape.sequences * shape.steps, kMaxLocalRows));
   p.seq_per_chunk = ceil_div(shape.sequences, p.seq_chunks);
