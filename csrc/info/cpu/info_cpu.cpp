@@ -166,11 +166,17 @@ void count_tile(const cell_t* tile, int64_t rows, int64_t width, int64_t tcells,
   int64_t g = 0;
   if (kLanes * tcells * int64_t{sizeof(uint32_t)} <= kL1HistogramBytes) {
     for (; g + kLanes <= width; g += kLanes) {
-      uint32_t* h = histograms + g * tcells;
-      for (int64_t r = 0; r < rows; ++r) {
-        const cell_t* c = tile + r * width + g;
-        for (int64_t j = 0; j < kLanes; ++j) ++h[j * tcells + c[j]];
+      // One base register per lane, so each increment is a load and an add to memory. The empty
+      // asm hides that the bases are tcells apart; GCC would otherwise rebuild every address
+      // from one base with an extra add.
+      uint32_t* h[kLanes];
+      for (int64_t j = 0; j < kLanes; ++j) {
+        h[j] = histograms + (g + j) * tcells;
+        asm("" : "+r"(h[j]));
       }
+      const cell_t* c = tile + g;
+      for (int64_t r = 0; r < rows; ++r, c += width)
+        for (int64_t j = 0; j < kLanes; ++j) ++h[j][c[j]];
     }
   }
   for (int64_t r = 0; r < rows; ++r)
@@ -216,7 +222,8 @@ void count_rows(const InfoShape& shape, int64_t s0, int64_t s1, int64_t width, c
           const uint16_t* past = codes + ((t - j) % ring) * width;
           for (int64_t w = 0; w < width; ++w) out[w] += past[w] * place[j - 1];
         }
-        for (int64_t w = 0; w < width; ++w) out[w] = (out[w] * bin_count + row[w]) * classes + y_prev;
+        for (int64_t w = 0; w < width; ++w)
+          out[w] = (out[w] * bin_count + row[w]) * classes + y_prev;
         if (++filled == scratch.tile_rows) {
           count_tile(tile, filled, width, tcells, transitions);
           filled = 0;
