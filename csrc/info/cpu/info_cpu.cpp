@@ -139,20 +139,38 @@ class RowBinner {
   std::vector<float> lo_f_, scale_f_;
 };
 
+// n values starting on a cache line. Rows that are stored as vectors and read back at once (the
+// bins, the cells) then never straddle two lines; the store buffer does not forward a split
+// store to the load that follows it, which waits for the store to retire.
+template <typename T>
+class LineAligned {
+ public:
+  explicit LineAligned(int64_t n) : storage_(n + 64 / sizeof(T)) {
+    const auto address = reinterpret_cast<uintptr_t>(storage_.data());
+    data_ = storage_.data() + (64 - address % 64) % 64 / sizeof(T);
+  }
+  LineAligned(const LineAligned&) = delete;
+  LineAligned& operator=(const LineAligned&) = delete;
+  T* data() { return data_; }
+
+ private:
+  std::vector<T> storage_;
+  T* data_;
+};
+
 // Scratch of one thread for count_rows: the bins of the last history + 1 rows (a ring, uint16
 // [history + 1][W]) and a tile of transition cells [rows][W] waiting to be counted. Cells are
 // neuron-local indices: uint16 while a neuron's transition histogram has at most 2^16 cells.
 template <typename cell_t>
 struct CountScratch {
   static constexpr int64_t kTileBytes = 32 * 1024;
-  std::vector<uint16_t> codes;
-  std::vector<cell_t> tile;
   int64_t tile_rows;
+  LineAligned<uint16_t> codes;
+  LineAligned<cell_t> tile;
   CountScratch(int64_t history, int64_t width)
-      : codes((history + 1) * width),
-        tile_rows(std::max<int64_t>(16, kTileBytes / (std::max<int64_t>(width, 1) * sizeof(cell_t)))) {
-    tile.resize(tile_rows * width);
-  }
+      : tile_rows(std::max<int64_t>(16, kTileBytes / (std::max<int64_t>(width, 1) * sizeof(cell_t)))),
+        codes((history + 1) * width),
+        tile(tile_rows * width) {}
 };
 
 // Adds the cells of a tile [rows][W] to the W histograms [W][tcells]. Where eight histograms fit
