@@ -12,6 +12,8 @@
 // pixels at a time with AVX-512), and sizes and sums of |w| are added pixel by pixel to the
 // pixel's region: the weights are read once, only under set pixels. Masks are spread over threads
 // in contiguous blocks, so each thread's region records come out in mask order.
+// 28x28 masks (an MNIST neuron's receptive field, the paper's case) get a copy of the kernel
+// compiled with those sizes as constants: the row-group loops unroll and shifts take immediates.
 #include <omp.h>
 #include <torch/library.h>
 #include <torch/types.h>
@@ -63,7 +65,9 @@ struct Scratch {
 };
 
 // Packs the mask, marks run starts and numbers the runs; returns the run count.
-int32_t find_runs(const bool* mask, int64_t height, int64_t width, int64_t words, Scratch& s) {
+// Inlined (like unite_row_group) so that a label_mask compiled for one mask size folds its sizes.
+__attribute__((always_inline)) inline int32_t find_runs(const bool* mask, int64_t height,
+                                                        int64_t width, int64_t words, Scratch& s) {
   const int64_t cells = height * words;
   s.bits.resize(cells);
   s.starts.resize(cells);
@@ -184,7 +188,8 @@ inline uint64_t row_group(const std::vector<uint64_t>& row_words, int64_t first,
 // never pair pixels across the side edges (the row_first / row_last masks). First contacts are
 // joined for the whole group before any merge, in raster order, so each upper run of the group
 // has its parent before its lower runs copy it.
-void unite_row_group(Scratch& s, int64_t r, int64_t rows, int64_t width, bool eight) {
+__attribute__((always_inline)) inline void unite_row_group(Scratch& s, int64_t r, int64_t rows,
+                                                          int64_t width, bool eight) {
   const uint64_t bits = row_group(s.bits, r, rows, 1, width), starts = row_group(s.starts, r, rows, 1, width);
   uint64_t row_first = 0;
   for (int64_t k = 0; k < rows; ++k) row_first |= uint64_t{1} << (k * width);
@@ -233,11 +238,19 @@ inline void write_labels(uint64_t bits, uint64_t starts, const int32_t* table, i
 #endif
 }
 
-// Labels one mask; returns its region count and appends (size, sum |w|) per region.
-template <typename scalar_t>
-int32_t label_mask(const bool* mask, const scalar_t* weights, int64_t height, int64_t width,
-                   bool eight, Scratch& s, int32_t* labels, std::vector<int64_t>& sizes,
-                   std::vector<double>& sums) {
+// Region records of one thread's masks, in mask order.
+struct RegionRecords {
+  std::vector<int64_t> sizes;
+  std::vector<double> sums, means;
+};
+
+// Labels one mask; returns its region count and appends (size, sum |w|, mean |w|) per region.
+// kHeight, kWidth: the mask's sizes when fixed at compile time, 0 when given at run time.
+template <typename scalar_t, int kHeight, int kWidth>
+__attribute__((noinline)) int32_t label_mask(const bool* mask, const scalar_t* weights,
+                                             int64_t height_arg, int64_t width_arg, bool eight,
+                                             Scratch& s, int32_t* labels, RegionRecords& out) {
+  const int64_t height = kHeight ? kHeight : height_arg, width = kWidth ? kWidth : width_arg;
   const int64_t words = ceil_div(width, kWordBits);
   const int32_t runs = find_runs(mask, height, width, words, s);
   s.parent.resize(runs);
@@ -262,11 +275,12 @@ int32_t label_mask(const bool* mask, const scalar_t* weights, int64_t height, in
     regions += root;
     s.label[i + 1] = inherited + ((regions - inherited) & -root);  // no branch: roots are random
   }
-  const size_t first = sizes.size();  // label l goes to first + l - 1
-  sizes.resize(sizes.size() + regions, 0);
-  sums.resize(sums.size() + regions, 0.0);
-  int64_t* size = sizes.data() + first;
-  double* sum = sums.data() + first;
+  const size_t first = out.sizes.size();  // label l goes to first + l - 1
+  out.sizes.resize(first + regions, 0);
+  out.sums.resize(first + regions, 0.0);
+  out.means.resize(first + regions);
+  int64_t* size = out.sizes.data() + first;
+  double* sum = out.sums.data() + first;
   for (int64_t r = 0; r < height; r += rows_per_group) {
     const int64_t rows = std::min(rows_per_group, height - r);
     for (int64_t w = 0; w < words; ++w) {
@@ -285,16 +299,20 @@ int32_t label_mask(const bool* mask, const scalar_t* weights, int64_t height, in
       }
     }
   }
+  double* mean = out.means.data() + first;  // while the mask's records are still in L1
+  for (int32_t l = 0; l < regions; ++l) mean[l] = sum[l] / static_cast<double>(size[l]);
   return regions;
 }
 
 constexpr int64_t kSampleMasks = 32;
 
-// Region records of one thread's masks, in mask order.
-struct RegionRecords {
-  std::vector<int64_t> sizes;
-  std::vector<double> sums;
-};
+// A 1-D tensor that takes over the vector's buffer.
+template <typename T>
+at::Tensor adopt(std::vector<T>&& values, at::ScalarType dtype) {
+  auto* owner = new std::vector<T>(std::move(values));
+  return at::from_blob(owner->data(), {static_cast<int64_t>(owner->size())},
+                       [owner](void*) { delete owner; }, at::TensorOptions().dtype(dtype));
+}
 
 template <typename scalar_t>
 void label_all(const at::Tensor& mask, const scalar_t* weights, bool eight, at::Tensor& labels,
@@ -318,10 +336,21 @@ void label_all(const at::Tensor& mask, const scalar_t* weights, bool eight, at::
         const size_t expected = mine.sizes.size() * (end - begin) / kSampleMasks * 9 / 8;
         mine.sizes.reserve(expected);
         mine.sums.reserve(expected);
+        mine.means.reserve(expected);
       }
-      cp[i] = label_mask(mp + i * plane, weights ? weights + i * plane : nullptr, h, w, eight,
-                         scratch, lp + i * plane, mine.sizes, mine.sums);
+      const scalar_t* mask_weights = weights ? weights + i * plane : nullptr;
+      cp[i] = h == 28 && w == 28
+                  ? label_mask<scalar_t, 28, 28>(mp + i * plane, mask_weights, h, w, eight, scratch,
+                                                 lp + i * plane, mine)
+                  : label_mask<scalar_t, 0, 0>(mp + i * plane, mask_weights, h, w, eight, scratch,
+                                               lp + i * plane, mine);
     }
+  }
+  if (threads == 1) {  // the records are the outputs
+    sizes_out = adopt(std::move(records[0].sizes), at::kLong);
+    sums_out = adopt(std::move(records[0].sums), at::kDouble);
+    means_out = adopt(std::move(records[0].means), at::kDouble);
+    return;
   }
   std::vector<int64_t> offsets(threads + 1, 0);
   for (int t = 0; t < threads; ++t) offsets[t + 1] = offsets[t] + records[t].sizes.size();
@@ -338,7 +367,7 @@ void label_all(const at::Tensor& mask, const scalar_t* weights, bool eight, at::
     for (size_t j = 0; j < r.sizes.size(); ++j) {
       sizes[at + j] = r.sizes[j];
       sums[at + j] = r.sums[j];
-      means[at + j] = r.sums[j] / static_cast<double>(r.sizes[j]);
+      means[at + j] = r.means[j];
     }
   }
 }
