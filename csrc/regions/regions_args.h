@@ -23,4 +23,10 @@ inline void check_label_args(const at::Tensor& mask, const c10::optional<at::Ten
   }
 }
 
+// Raised after the sums are in: NaN/Inf weights under the mask (or a region's sum overflowing)
+// reach some region's sum; weights off the mask are never read.
+inline void check_region_sums(bool all_finite) {
+  PYPRUNE_CHECK_VALUE(all_finite, "'weights' contains NaN or Inf under the mask");
+}
+
 }  // namespace pyprune

@@ -23,6 +23,7 @@
 #include <numeric>
 #include <vector>
 
+#include "common/binning.h"
 #include "common/checks.h"
 #include "common/parallel.h"
 #include "regions/regions_args.h"
@@ -242,6 +243,7 @@ inline void write_labels(uint64_t bits, uint64_t starts, const int32_t* table, i
 struct RegionRecords {
   std::vector<int64_t> sizes;
   std::vector<double> sums, means;
+  bool nonfinite = false;  // some sum is NaN or Inf
 };
 
 // Labels one mask; returns its region count and appends (size, sum |w|, mean |w|) per region.
@@ -300,7 +302,12 @@ __attribute__((noinline)) int32_t label_mask(const bool* mask, const scalar_t* w
     }
   }
   double* mean = out.means.data() + first;  // while the mask's records are still in L1
-  for (int32_t l = 0; l < regions; ++l) mean[l] = sum[l] / static_cast<double>(size[l]);
+  bool nonfinite = false;
+  for (int32_t l = 0; l < regions; ++l) {
+    mean[l] = sum[l] / static_cast<double>(size[l]);
+    nonfinite |= is_nonfinite(sum[l]);
+  }
+  out.nonfinite |= nonfinite;
   return regions;
 }
 
@@ -346,6 +353,9 @@ void label_all(const at::Tensor& mask, const scalar_t* weights, bool eight, at::
                                                lp + i * plane, mine);
     }
   }
+  bool nonfinite = false;
+  for (const RegionRecords& r : records) nonfinite |= r.nonfinite;
+  check_region_sums(!nonfinite);
   if (threads == 1) {  // the records are the outputs
     sizes_out = adopt(std::move(records[0].sizes), at::kLong);
     sums_out = adopt(std::move(records[0].sums), at::kDouble);

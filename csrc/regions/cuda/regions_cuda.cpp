@@ -39,6 +39,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> label_reg
                                 sums.data_ptr<double>(), stream);
   });
   C10_CUDA_KERNEL_LAUNCH_CHECK();
+  check_region_sums(at::isfinite(sums).all().item<bool>());
   return {labels, counts, sizes, sums, sums / sizes};
 }
 
