@@ -10,7 +10,8 @@
 // Runs are in raster order, hence so are the roots: labels come out numbered by each region's
 // first pixel. The label image is then written without branches (a run-indexed table lookup, 16
 // pixels at a time with AVX-512), and sizes and sums of |w| are added pixel by pixel to the
-// pixel's region: the weights are read once, only under set pixels. Masks are spread over threads
+// pixel's region, whose label is read back from the row just written: the weights are read once,
+// only under set pixels. Masks are spread over threads
 // in contiguous blocks, so each thread's region records come out in mask order.
 // 28x28 masks (an MNIST neuron's receptive field, the paper's case) get a copy of the kernel
 // compiled with those sizes as constants: the row-group loops unroll and shifts take immediates.
@@ -290,12 +291,13 @@ __attribute__((noinline)) int32_t label_mask(const bool* mask, const scalar_t* w
       const uint64_t bits = row_group(s.bits, i, rows, words, width);
       const uint64_t starts = row_group(s.starts, i, rows, words, width);
       const int32_t* table = s.label.data() + s.runs_before[i];  // [n] = n-th run from this word on
-      write_labels(bits, starts, table, labels + r * width + col,
+      int32_t* group_labels = labels + r * width + col;
+      write_labels(bits, starts, table, group_labels,
                    static_cast<int>(rows > 1 ? rows * width : std::min<int64_t>(kWordBits, width - col)));
       const scalar_t* group_weights = weights ? weights + r * width + col : nullptr;
       for (uint64_t b = bits; b; b &= b - 1) {
         const int c = __builtin_ctzll(b);
-        const int32_t l = table[__builtin_popcountll(starts & through(c))];
+        const int32_t l = group_labels[c];  // just written: one load instead of a run lookup
         size[l - 1] += 1;
         if (group_weights) sum[l - 1] += std::abs(static_cast<double>(group_weights[c]));
       }
