@@ -173,29 +173,27 @@ struct CountScratch {
         tile(tile_rows * width) {}
 };
 
-// Adds the cells of a tile [rows][W] to the W histograms [W][tcells]. Where eight histograms fit
-// in L1, eight lanes at a time, row by row: those histograms stay in L1 and consecutive increments
-// never hit the same one, so no increment waits on the store before it. Larger histograms live in
-// L2 whatever the order, and are counted row by row across all lanes.
+// Adds the cells of a tile [rows][W] to the W histograms [W][tcells], eight lanes at a time, row
+// by row: consecutive increments never hit the same histogram, so no increment waits on the store
+// before it, and eight small histograms (B = 8, K = 10: 20 KB) stay in L1. Lanes left over after
+// the last eight are counted row by row.
 template <typename cell_t>
 void count_tile(const cell_t* tile, int64_t rows, int64_t width, int64_t tcells,
                 uint32_t* histograms) {
-  constexpr int64_t kLanes = 8, kL1HistogramBytes = 24 * 1024;
+  constexpr int64_t kLanes = 8;
   int64_t g = 0;
-  if (kLanes * tcells * int64_t{sizeof(uint32_t)} <= kL1HistogramBytes) {
-    for (; g + kLanes <= width; g += kLanes) {
-      // One base register per lane, so each increment is a load and an add to memory. The empty
-      // asm hides that the bases are tcells apart; GCC would otherwise rebuild every address
-      // from one base with an extra add.
-      uint32_t* h[kLanes];
-      for (int64_t j = 0; j < kLanes; ++j) {
-        h[j] = histograms + (g + j) * tcells;
-        asm("" : "+r"(h[j]));
-      }
-      const cell_t* c = tile + g;
-      for (int64_t r = 0; r < rows; ++r, c += width)
-        for (int64_t j = 0; j < kLanes; ++j) ++h[j][c[j]];
+  for (; g + kLanes <= width; g += kLanes) {
+    // One base register per lane, so each increment is a load and an add to memory. The empty
+    // asm hides that the bases are tcells apart; GCC would otherwise rebuild every address from
+    // one base with an extra add.
+    uint32_t* h[kLanes];
+    for (int64_t j = 0; j < kLanes; ++j) {
+      h[j] = histograms + (g + j) * tcells;
+      asm("" : "+r"(h[j]));
     }
+    const cell_t* c = tile + g;
+    for (int64_t r = 0; r < rows; ++r, c += width)
+      for (int64_t j = 0; j < kLanes; ++j) ++h[j][c[j]];
   }
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t w = g; w < width; ++w) ++histograms[w * tcells + tile[r * width + w]];
