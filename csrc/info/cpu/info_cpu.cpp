@@ -168,7 +168,8 @@ struct CountScratch {
   LineAligned<uint16_t> codes;
   LineAligned<cell_t> tile;
   CountScratch(int64_t history, int64_t width)
-      : tile_rows(std::max<int64_t>(16, kTileBytes / (std::max<int64_t>(width, 1) * sizeof(cell_t)))),
+      : tile_rows(
+            std::max<int64_t>(16, kTileBytes / (std::max<int64_t>(width, 1) * sizeof(cell_t)))),
         codes((history + 1) * width),
         tile(tile_rows * width) {}
 };

@@ -11,8 +11,8 @@
 // first pixel. The label image is then written without branches (a run-indexed table lookup, 16
 // pixels at a time with AVX-512), and sizes and sums of |w| are added pixel by pixel to the
 // pixel's region, whose label is read back from the row just written: the weights are read once,
-// only under set pixels. Masks are spread over threads
-// in contiguous blocks, so each thread's region records come out in mask order.
+// only under set pixels. Masks are spread over threads in contiguous blocks, so each thread's
+// region records come out in mask order (on one thread they become the outputs as they are).
 // 28x28 masks (an MNIST neuron's receptive field, the paper's case) get a copy of the kernel
 // compiled with those sizes as constants: the row-group loops unroll and shifts take immediates.
 #include <omp.h>
