@@ -116,6 +116,25 @@ def test_numbering_is_raster_order_by_hand():
     assert counts8.item() == 1 and torch.equal(labels8, mask.int())
 
 
+@pytest.mark.parametrize("shape", [(40, 28, 28), (40, 9, 70)])  # the 28x28 kernel and the general one
+def test_results_identical_for_any_thread_count(shape):
+    # one thread hands its records over as the outputs, several concatenate theirs
+    gen = torch.Generator().manual_seed(11)
+    mask = torch.rand(*shape, generator=gen) < 0.5
+    weights = torch.randn(*shape, generator=gen, dtype=torch.float64)
+    previous = torch.get_num_threads()
+    try:
+        results = []
+        for threads in (1, 2, 3):
+            torch.set_num_threads(threads)
+            results.append(ops.label_regions(mask, weights, 8))
+    finally:
+        torch.set_num_threads(previous)
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            assert torch.equal(a, b)
+
+
 # ---- region pruning ---------------------------------------------------------------------------
 
 def test_prune_regions_removes_exactly_the_weakest():
