@@ -320,9 +320,10 @@ std::pair<at::Tensor, at::Tensor> count_all(const at::Tensor& x, const Labels& l
     RowBinner binner(b, plan.width);
     // The local histograms keep counting while a thread's tasks stay in one neuron block, and
     // are added to the output (atomics, a few per thread) when the block changes or at the end.
-    int64_t local_n0 = -1, local_width = 0, local_rows = 0;
+    int64_t local_n0 = -1, local_rows = 0;
     auto merge_local = [&] {
       if (local_n0 < 0) return;
+      const int64_t local_width = std::min(plan.width, shape.neurons - local_n0);
       for (int64_t i = 0; i < local_width * tcells; ++i) {
         if (t_local[i] == 0) continue;
 #pragma omp atomic
@@ -349,7 +350,6 @@ std::pair<at::Tensor, at::Tensor> count_all(const at::Tensor& x, const Labels& l
       if (n0 != local_n0 || local_rows + rows > kMaxLocalRows) {
         merge_local();
         local_n0 = n0;
-        local_width = width;
         binner.set_block(n0, width);
       }
       local_rows += rows;
