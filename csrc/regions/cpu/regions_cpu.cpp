@@ -250,9 +250,8 @@ struct RegionRecords {
 // Labels one mask; returns its region count and appends (size, sum |w|, mean |w|) per region.
 // kHeight, kWidth: the mask's sizes when fixed at compile time, 0 when given at run time.
 template <typename scalar_t, int kHeight, int kWidth>
-__attribute__((noinline)) int32_t label_mask(const bool* mask, const scalar_t* weights,
-                                             int64_t height_arg, int64_t width_arg, bool eight,
-                                             Scratch& s, int32_t* labels, RegionRecords& out) {
+int32_t label_mask(const bool* mask, const scalar_t* weights, int64_t height_arg, int64_t width_arg,
+                   bool eight, Scratch& s, int32_t* labels, RegionRecords& out) {
   const int64_t height = kHeight ? kHeight : height_arg, width = kWidth ? kWidth : width_arg;
   const int64_t words = ceil_div(width, kWordBits);
   const int32_t runs = find_runs(mask, height, width, words, s);
