@@ -441,7 +441,6 @@ void permutation_pass(const at::Tensor& x, const Labels& lab, const Bins& b,
       binner.set_block(n0, width);
       for (int64_t r = 0; r < rows; ++r)
         any_bad_x |= binner(xp + r * shape.neurons + n0, codes.data() + r * width);
-      const bool whole_rows = width == shape.neurons;
       auto bins_of = [&](int64_t s, int64_t t, uint16_t* out) {
         const uint16_t* c = codes.data() + (s * shape.steps + t) * width;
         std::copy(c, c + width, out);
