@@ -75,6 +75,33 @@ def test_tall_inputs_take_narrow_batch_tiles(device):
         torch.testing.assert_close(dx, grad @ layer.dense_weight(), **tol)
 
 
+@pytest.mark.parametrize("batch, n, m", [(300, 784, 37), (40, 5, 1), (2, 64, 9), (1, 50, 7)])
+def test_results_identical_for_any_thread_count(batch, n, m):
+    # The CPU kernel gives each thread an equal share of its (batch tile, row) work, so the shares
+    # start mid-tile (batch 300 over in 784: tiles of 6, 6 and 7 vectors), or are empty (one row,
+    # seven threads). Every output is one row's sum in the same order whatever the split.
+    gen = torch.Generator().manual_seed(5)
+    layer = pp.SparseLinear(n, m, 0.3, generator=gen, dtype=torch.float64)
+    x = torch.randn(batch, n, generator=gen, dtype=torch.float64, requires_grad=True)
+    grad = torch.randn(batch, m, generator=gen, dtype=torch.float64)
+    previous = torch.get_num_threads()
+    try:
+        results = []
+        for threads in (1, 2, 3, 7):
+            torch.set_num_threads(threads)
+            y = layer(x)
+            results.append((y, *torch.autograd.grad(y, [x, layer.values], grad)))
+    finally:
+        torch.set_num_threads(previous)
+    y, dx, dw = results[0]
+    torch.testing.assert_close(y, dense_reference(layer, x), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(dx, grad @ layer.dense_weight(), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(dw, (grad.T @ x)[layer.mask()], rtol=1e-12, atol=1e-12)
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            assert torch.equal(a, b)
+
+
 def test_gradcheck_float64(device):
     torch.manual_seed(0)
     layer = pp.SparseLinear(13, 9, 0.3, dtype=torch.float64).to(device)

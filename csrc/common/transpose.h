@@ -13,6 +13,7 @@
 #endif
 
 #include "common/parallel.h"
+#include "common/scratch.h"
 
 namespace pyprune {
 
@@ -40,46 +41,75 @@ __attribute__((always_inline)) inline void transpose_8x8(const float* src, int64
 }
 #endif
 
+// Rows [r0, r1) x columns [c0, c1) of dst [cols][ld] = src [rows][cols] (any strides); the block
+// holding the last row also zeroes each of its columns' padding [rows, ld).
+template <typename scalar_t>
+inline void transpose_block(const scalar_t* src, int64_t rows, int64_t row_stride,
+                            int64_t col_stride, scalar_t* dst, int64_t ld, int64_t r0, int64_t r1,
+                            int64_t c0, int64_t c1) {
+  int64_t r8 = r0, c8 = c0;  // the block's whole 8x8 tiles end here
+#if defined(__AVX2__)
+  if (std::is_same<scalar_t, float>::value && col_stride == 1) {
+    r8 = r0 + (r1 - r0) / 8 * 8;
+    c8 = c0 + (c1 - c0) / 8 * 8;
+    for (int64_t c = c0; c < c8; c += 8)
+      for (int64_t r = r0; r < r8; r += 8)
+        transpose_8x8(reinterpret_cast<const float*>(src) + r * row_stride + c, row_stride,
+                      reinterpret_cast<float*>(dst) + c * ld + r, ld);
+  }
+#endif
+  for (int64_t c = c0; c < c1; ++c) {  // what the tiles left: the right and bottom strips
+    scalar_t* column = dst + c * ld;
+    const int64_t first = c < c8 ? r8 : r0;
+    if (row_stride == 1) {  // already batch-major: a contiguous run
+      std::copy(src + c * col_stride + first, src + c * col_stride + r1, column + first);
+    } else {
+      for (int64_t r = first; r < r1; ++r) column[r] = src[r * row_stride + c * col_stride];
+    }
+    if (r1 == rows)
+      for (int64_t r = rows; r < ld; ++r) column[r] = scalar_t(0);
+  }
+}
+
+// Blocks of 64 source rows x 16 columns: each destination row gets 256 contiguous bytes, and
+// only 16 destination rows (often 4 KB apart, one L1 set) are written at a time. Square 32x32
+// blocks made the training step at (1024, 784, 500) ~10% slower.
+constexpr int64_t kTransposeRows = 64, kTransposeCols = 16;
+
+// dst [cols][ld] = src [rows][cols] on the calling thread (for a thread's own small copies).
+template <typename scalar_t>
+void transpose_serial(const scalar_t* src, int64_t rows, int64_t cols, int64_t row_stride,
+                      int64_t col_stride, scalar_t* dst, int64_t ld) {
+  for (int64_t c0 = 0; c0 < cols; c0 += kTransposeCols)
+    for (int64_t r0 = 0; r0 < rows; r0 += kTransposeRows)
+      transpose_block(src, rows, row_stride, col_stride, dst, ld, r0,
+                      std::min(rows, r0 + kTransposeRows), c0, std::min(cols, c0 + kTransposeCols));
+}
+
+// The same, its blocks spread over the threads.
 template <typename scalar_t>
 void transpose_into(const scalar_t* src, int64_t rows, int64_t cols, int64_t row_stride,
                     int64_t col_stride, scalar_t* dst, int64_t ld) {
-  // Blocks of 64 source rows x 16 columns: each destination row gets 256 contiguous bytes, and
-  // only 16 destination rows (often 4 KB apart, one L1 set) are written at a time. Square 32x32
-  // blocks made the training step at (1024, 784, 500) ~10% slower.
-  constexpr int64_t kRowBlock = 64, kColBlock = 16;
-  const int64_t row_blocks = ceil_div(rows, kRowBlock), col_blocks = ceil_div(cols, kColBlock);
+  const int64_t row_blocks = ceil_div(rows, kTransposeRows);
+  const int64_t col_blocks = ceil_div(cols, kTransposeCols);
 #pragma omp parallel for collapse(2) schedule(static) num_threads(num_threads())
   for (int64_t cb = 0; cb < col_blocks; ++cb) {
     for (int64_t rb = 0; rb < row_blocks; ++rb) {
-      const int64_t r0 = rb * kRowBlock, c0 = cb * kColBlock;
-      const int64_t r1 = std::min(rows, r0 + kRowBlock), c1 = std::min(cols, c0 + kColBlock);
-      int64_t r8 = r0, c8 = c0;  // the block's whole 8x8 tiles end here
-#if defined(__AVX2__)
-      if (std::is_same<scalar_t, float>::value && col_stride == 1) {
-        r8 = r0 + (r1 - r0) / 8 * 8;
-        c8 = c0 + (c1 - c0) / 8 * 8;
-        for (int64_t c = c0; c < c8; c += 8)
-          for (int64_t r = r0; r < r8; r += 8)
-            transpose_8x8(reinterpret_cast<const float*>(src) + r * row_stride + c, row_stride,
-                          reinterpret_cast<float*>(dst) + c * ld + r, ld);
-      }
-#endif
-      for (int64_t c = c0; c < c1; ++c) {  // what the tiles left: the right and bottom strips
-        for (int64_t r = c < c8 ? r8 : r0; r < r1; ++r)
-          dst[c * ld + r] = src[r * row_stride + c * col_stride];
-        if (rb == row_blocks - 1) std::fill(dst + c * ld + rows, dst + (c + 1) * ld, scalar_t(0));
-      }
+      const int64_t r0 = rb * kTransposeRows, c0 = cb * kTransposeCols;
+      transpose_block(src, rows, row_stride, col_stride, dst, ld, r0,
+                      std::min(rows, r0 + kTransposeRows), c0, std::min(cols, c0 + kTransposeCols));
     }
   }
 }
 
 // t [rows, cols] (any strides) as a contiguous [cols, ld] tensor, ld = rows rounded up to a
 // multiple of `multiple`, the padding zero (so SIMD tiles may read past the last row). Free when
-// t is already a transposed view of contiguous memory and needs no padding.
-inline at::Tensor transposed_padded(const at::Tensor& t, int64_t multiple) {
+// t is already a transposed view of contiguous memory and needs no padding; otherwise a copy in
+// the scratch `slot`, valid through the calling op.
+inline at::Tensor transposed_padded(const at::Tensor& t, int64_t multiple, ScratchSlot slot) {
   const int64_t rows = t.size(0), cols = t.size(1), ld = ceil_div(rows, multiple) * multiple;
   if (ld == rows && t.t().is_contiguous()) return t.t();
-  at::Tensor out = at::empty({cols, ld}, t.options());
+  at::Tensor out = scratch_tensor(slot, {cols, ld}, t.options());
   AT_DISPATCH_FLOATING_TYPES(t.scalar_type(), "transpose", [&] {
     transpose_into<scalar_t>(t.data_ptr<scalar_t>(), rows, cols, t.stride(0), t.stride(1),
                              out.data_ptr<scalar_t>(), ld);

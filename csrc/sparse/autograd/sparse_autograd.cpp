@@ -6,9 +6,6 @@
 #include <torch/autograd.h>
 #include <torch/library.h>
 
-#include "common/transpose.h"
-#include "sparse/cpu/batch_layout.h"
-
 namespace pyprune {
 namespace {
 
@@ -36,17 +33,6 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> call_backward(
                  need_b);
 }
 
-// The CPU kernels read x batch-major, so the forward and the backward's dW would each transpose
-// it. Where that copy needs no padding (the batch a multiple of the SIMD width, or 1), it is made
-// once here and both ops get it as a transposed view of x, which they read in place. The copy
-// lives until the backward, in place of x.
-at::Tensor batch_major_view(const at::Tensor& x) {
-  const bool float_matrix =
-      x.dim() == 2 && (x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble);
-  if (!x.is_cpu() || !float_matrix || x.size(0) % pad_for(x.size(0)) != 0) return x;
-  return transposed_padded(x, pad_for(x.size(0))).t();
-}
-
 class SparseLinearFunction : public torch::autograd::Function<SparseLinearFunction> {
  public:
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& values,
@@ -54,10 +40,9 @@ class SparseLinearFunction : public torch::autograd::Function<SparseLinearFuncti
                             const at::Tensor& col_idx, const at::Tensor& t_ptr,
                             const at::Tensor& t_idx, const at::Tensor& t_perm) {
     at::AutoDispatchBelowADInplaceOrView guard;
-    const at::Tensor x_read = values.requires_grad() ? batch_major_view(x) : x;
-    ctx->save_for_backward({x_read, values, row_ptr, col_idx, t_ptr, t_idx, t_perm});
+    ctx->save_for_backward({x, values, row_ptr, col_idx, t_ptr, t_idx, t_perm});
     ctx->saved_data["has_bias"] = bias.has_value();
-    return call_forward(x_read, values, bias, row_ptr, col_idx, t_ptr, t_idx, t_perm);
+    return call_forward(x, values, bias, row_ptr, col_idx, t_ptr, t_idx, t_perm);
   }
 
   // Gradients for x, values and bias; none for the index tensors.
