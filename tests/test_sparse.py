@@ -19,7 +19,7 @@ def dense_reference(layer, x):
 
 @st.composite
 def layers(draw):
-    batch = draw(st.sampled_from([1, 2, 7, 8, 9, 33, 64, 65, 130]))
+    batch = draw(st.sampled_from([0, 1, 2, 7, 8, 9, 33, 64, 65, 130]))
     n = draw(st.sampled_from([1, 3, 17, 64]))
     m = draw(st.sampled_from([1, 2, 31]))
     density = draw(st.sampled_from([0.0, 0.04, 0.3, 1.0]))
@@ -79,7 +79,8 @@ def test_tall_inputs_take_narrow_batch_tiles(device):
 def test_results_identical_for_any_thread_count(batch, n, m):
     # The CPU kernel gives each thread an equal share of its (batch tile, row) work, so the shares
     # start mid-tile (batch 300 over in 784: tiles of 6, 6 and 7 vectors), or are empty (one row,
-    # seven threads). Every output is one row's sum in the same order whatever the split.
+    # seven threads). Every output is one row's sum in the same order whatever the split, and dW
+    # sums the batch tiles in order.
     gen = torch.Generator().manual_seed(5)
     layer = pp.SparseLinear(n, m, 0.3, generator=gen, dtype=torch.float64)
     x = torch.randn(batch, n, generator=gen, dtype=torch.float64, requires_grad=True)
@@ -90,10 +91,12 @@ def test_results_identical_for_any_thread_count(batch, n, m):
         for threads in (1, 2, 3, 7):
             torch.set_num_threads(threads)
             y = layer(x)
-            results.append((y, *torch.autograd.grad(y, [x, layer.values], grad)))
+            (dw_alone,) = torch.autograd.grad(layer(x.detach()), [layer.values], grad)
+            results.append((y, *torch.autograd.grad(y, [x, layer.values], grad), dw_alone))
     finally:
         torch.set_num_threads(previous)
-    y, dx, dw = results[0]
+    y, dx, dw, dw_alone = results[0]
+    assert torch.equal(dw_alone, dw)  # dW without dX: the same sums
     torch.testing.assert_close(y, dense_reference(layer, x), rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(dx, grad @ layer.dense_weight(), rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(dw, (grad.T @ x)[layer.mask()], rtol=1e-12, atol=1e-12)

@@ -1,6 +1,6 @@
-// Blocked, parallel out-of-place transpose for the CPU kernels that want batch-major operands:
-// dst [cols][ld] = src [rows][cols] read through arbitrary strides, zero past `rows` in each dst
-// row. ATen's t().contiguous() runs several times slower on these shapes.
+// Blocked out-of-place transpose for the CPU kernels that want batch-major operands: dst
+// [cols][ld] = src [rows][cols] read through arbitrary strides, zero past `rows` in each dst row.
+// Each thread transposes the tiles it works on into its own buffer.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -13,7 +13,6 @@
 #endif
 
 #include "common/parallel.h"
-#include "common/scratch.h"
 
 namespace pyprune {
 
@@ -76,7 +75,7 @@ inline void transpose_block(const scalar_t* src, int64_t rows, int64_t row_strid
 // blocks made the training step at (1024, 784, 500) ~10% slower.
 constexpr int64_t kTransposeRows = 64, kTransposeCols = 16;
 
-// dst [cols][ld] = src [rows][cols] on the calling thread (for a thread's own small copies).
+// dst [cols][ld] = src [rows][cols] on the calling thread.
 template <typename scalar_t>
 void transpose_serial(const scalar_t* src, int64_t rows, int64_t cols, int64_t row_stride,
                       int64_t col_stride, scalar_t* dst, int64_t ld) {
@@ -84,37 +83,6 @@ void transpose_serial(const scalar_t* src, int64_t rows, int64_t cols, int64_t r
     for (int64_t r0 = 0; r0 < rows; r0 += kTransposeRows)
       transpose_block(src, rows, row_stride, col_stride, dst, ld, r0,
                       std::min(rows, r0 + kTransposeRows), c0, std::min(cols, c0 + kTransposeCols));
-}
-
-// The same, its blocks spread over the threads.
-template <typename scalar_t>
-void transpose_into(const scalar_t* src, int64_t rows, int64_t cols, int64_t row_stride,
-                    int64_t col_stride, scalar_t* dst, int64_t ld) {
-  const int64_t row_blocks = ceil_div(rows, kTransposeRows);
-  const int64_t col_blocks = ceil_div(cols, kTransposeCols);
-#pragma omp parallel for collapse(2) schedule(static) num_threads(num_threads())
-  for (int64_t cb = 0; cb < col_blocks; ++cb) {
-    for (int64_t rb = 0; rb < row_blocks; ++rb) {
-      const int64_t r0 = rb * kTransposeRows, c0 = cb * kTransposeCols;
-      transpose_block(src, rows, row_stride, col_stride, dst, ld, r0,
-                      std::min(rows, r0 + kTransposeRows), c0, std::min(cols, c0 + kTransposeCols));
-    }
-  }
-}
-
-// t [rows, cols] (any strides) as a contiguous [cols, ld] tensor, ld = rows rounded up to a
-// multiple of `multiple`, the padding zero (so SIMD tiles may read past the last row). Free when
-// t is already a transposed view of contiguous memory and needs no padding; otherwise a copy in
-// the scratch `slot`, valid through the calling op.
-inline at::Tensor transposed_padded(const at::Tensor& t, int64_t multiple, ScratchSlot slot) {
-  const int64_t rows = t.size(0), cols = t.size(1), ld = ceil_div(rows, multiple) * multiple;
-  if (ld == rows && t.t().is_contiguous()) return t.t();
-  at::Tensor out = scratch_tensor(slot, {cols, ld}, t.options());
-  AT_DISPATCH_FLOATING_TYPES(t.scalar_type(), "transpose", [&] {
-    transpose_into<scalar_t>(t.data_ptr<scalar_t>(), rows, cols, t.stride(0), t.stride(1),
-                             out.data_ptr<scalar_t>(), ld);
-  });
-  return out;
 }
 
 }  // namespace pyprune

@@ -32,13 +32,11 @@ constexpr int64_t kVecBytes = 64;
 #else
 constexpr int64_t kVecBytes = 32;
 #endif
-constexpr int64_t kPad = kVecBytes / 4;  // batch-major copies padded to whole vectors (floats)
 
-// From a batch of 2 up, the batch-major copies are padded to whole vectors and every nonzero is
-// one SIMD FMA (a batch of 3 pays 8 lanes, still far cheaper than 3 scalar passes over the row).
+// From a batch of 2 up, the batch tiles are padded to whole vectors and every nonzero is one SIMD
+// FMA per vector (a batch of 3 pays 8 lanes, still far cheaper than 3 scalar passes over the row).
 // A batch of 1 keeps a dense column: it stays in L1 and a scalar pass reads nothing extra.
 inline bool use_simd(int64_t batch) { return batch >= 2; }
-inline int64_t pad_for(int64_t batch) { return use_simd(batch) ? kPad : 1; }
 
 constexpr int64_t kRowBlock = 16;
 constexpr int64_t kVectors = 8;    // accumulator registers per row, at most
@@ -119,6 +117,7 @@ struct BatchTiles {
   int64_t vectors, count;  // SIMD vectors of the whole batch, tiles
   int64_t first_vector(int64_t tile) const { return tile * vectors / count; }
   int64_t width(int64_t tile) const { return first_vector(tile + 1) - first_vector(tile); }
+  int64_t max_width() const { return ceil_div(vectors, count); }
 };
 
 // A place in the sequence of (tile, row) work items, tile-major.
@@ -126,24 +125,40 @@ struct WorkPosition {
   int64_t tile, row;
 };
 
-// Where thread `part` of `parts` starts: each (tile, row) costs the row's nonzeros plus one (the
-// bias and the store) times the tile's vectors, and the parts get equal shares of the total.
+// A row costs its nonzeros plus one (the bias and the store); rows [0, r) together:
+inline int64_t rows_cost(const int32_t* ptr, int64_t r) { return ptr[r] - ptr[0] + r; }
+
+// The first row r with rows_cost(r) * weight >= target.
+inline int64_t row_reaching(const int32_t* ptr, int64_t rows, int64_t target, int64_t weight) {
+  int64_t lo = 0, hi = rows;
+  while (lo < hi) {
+    const int64_t mid = (lo + hi) / 2;
+    if (rows_cost(ptr, mid) * weight < target) lo = mid + 1; else hi = mid;
+  }
+  return lo;
+}
+
+// Where thread `part` of `parts` starts: each (tile, row) costs the row's cost times the tile's
+// vectors, and the parts get equal shares of the total.
 inline WorkPosition work_start(const BatchTiles& tiles, const int32_t* ptr, int64_t rows,
                                int64_t part, int64_t parts) {
-  const auto row_cost = [&](int64_t r) { return static_cast<int64_t>(ptr[r] - ptr[0]) + r; };
-  const int64_t per_vector = row_cost(rows);  // >= 1: rows >= 1
+  const int64_t per_vector = rows_cost(ptr, rows);  // >= 1: rows >= 1
   const int64_t target = part * tiles.vectors * per_vector / parts;
   const int64_t vector = std::min(target / per_vector, tiles.vectors - 1);
   int64_t t = vector * tiles.count / tiles.vectors;  // tiles differ by one vector at most
   while (tiles.first_vector(t) > vector) --t;
   while (t + 1 < tiles.count && tiles.first_vector(t + 1) <= vector) ++t;
-  const int64_t within = target - tiles.first_vector(t) * per_vector, width = tiles.width(t);
-  int64_t lo = 0, hi = rows;  // the first row whose cost prefix reaches `within`
-  while (lo < hi) {
-    const int64_t mid = (lo + hi) / 2;
-    if (row_cost(mid) * width < within) lo = mid + 1; else hi = mid;
-  }
-  return {t, lo};
+  const int64_t within = target - tiles.first_vector(t) * per_vector;
+  return {t, row_reaching(ptr, rows, within, tiles.width(t))};
+}
+
+// The batch tiles for operands of `in_rows` rows: a thread's slab of one tile is at most
+// kSlabBytes (4096 rows get 4-vector tiles, 1 MB; 784 get 8).
+inline BatchTiles batch_tiles(int64_t batch, int64_t in_rows, int64_t lanes) {
+  const int64_t max_vectors =
+      std::clamp<int64_t>(kSlabBytes / (std::max<int64_t>(in_rows, 1) * kVecBytes), 1, kVectors);
+  const int64_t vectors = ceil_div(batch, lanes);
+  return {vectors, ceil_div(vectors, max_vectors)};
 }
 
 // out [batch][rows] = sum over the nonzeros of each row of value * in[batch][idx] (+ bias), in
@@ -158,14 +173,10 @@ void spmm_rows(int64_t rows, int64_t batch, int64_t in_rows, const scalar_t* in,
   static_assert(kVectors == 8, "row_vectors dispatches 1..8 vectors");
   constexpr int64_t lanes = kVecBytes / sizeof(scalar_t);
   if (rows == 0 || batch == 0) return;
-  // A slab of at most kSlabBytes: 4096 input rows get 4-vector tiles (1 MB), 784 get 8.
-  const int64_t max_vectors =
-      std::clamp<int64_t>(kSlabBytes / (std::max<int64_t>(in_rows, 1) * kVecBytes), 1, kVectors);
-  const int64_t vectors = ceil_div(batch, lanes);
-  const BatchTiles tiles{vectors, ceil_div(vectors, max_vectors)};
-  const int64_t slab_size = std::max<int64_t>(in_rows, 1) * ceil_div(vectors, tiles.count) * lanes;
+  const BatchTiles tiles = batch_tiles(batch, in_rows, lanes);
+  const int64_t slab_size = std::max<int64_t>(in_rows, 1) * tiles.max_width() * lanes;
   const int threads = num_threads();
-  const at::Tensor slabs = scratch_tensor(ScratchSlot::kSlabs, {threads, slab_size}, options);
+  const at::Tensor slabs = scratch_tensor({threads, slab_size}, options);
 #pragma omp parallel num_threads(threads)
   {
     const int64_t part = omp_get_thread_num(), parts = omp_get_num_threads();
@@ -224,46 +235,98 @@ inline scalar_t sum_lanes(VecOf<scalar_t, lanes> v) {
   }
 }
 
-// dw[j] = dot(dy_t[row of j], x_t[col_j]) over the batch (ld a multiple of the SIMD width, the
-// padding zero). Four nonzeros at a time: each dy vector loaded feeds four independent FMA chains,
-// where one chain per nonzero waited on the FMA latency (~3x slower at a batch of 100).
-template <typename scalar_t>
-void sddmm_rows(int64_t rows, int64_t ld, const int32_t* ptr, const int32_t* idx,
-                const scalar_t* dy_t, const scalar_t* x_t, scalar_t* dw) {
+// Row n of the transposed structure (input feature n) over one batch tile of `vectors` SIMD
+// vectors: dx = sum_j v_perm_j dY[idx_j] and, from the same loads of dY, dw[perm_j] (+)=
+// dot(dY[idx_j], X[n]). One pass over the nonzeros serves both products.
+template <int vectors, bool with_dx, typename scalar_t>
+inline void backward_row_tile(int32_t begin, int32_t end, const int32_t* idx, const int32_t* perm,
+                              const scalar_t* values, const scalar_t* dy_slab, int64_t ld,
+                              const scalar_t* x_row, bool first_tile, scalar_t* dx,
+                              scalar_t* dw) {
   constexpr int lanes = kVecBytes / sizeof(scalar_t);
-  if (ld == 1) {  // a batch of 1: one product per nonzero (a length-1 SIMD reduction costs 10x)
-#pragma omp parallel for schedule(static) num_threads(num_threads())
-    for (int64_t r = 0; r < rows; ++r) {
-      const scalar_t dy = dy_t[r];
-      for (int32_t j = ptr[r]; j < ptr[r + 1]; ++j) dw[j] = dy * x_t[idx[j]];
-    }
-    return;
+  Vec<scalar_t> acc[vectors], x[vectors];
+  for (int k = 0; k < vectors; ++k) {
+    acc[k] = Vec<scalar_t>{};
+    x[k] = load(x_row + k * lanes);
   }
-  const auto row_of = [&](int32_t j) { return x_t + static_cast<int64_t>(idx[j]) * ld; };
-#pragma omp parallel for schedule(dynamic, 8) num_threads(num_threads())
-  for (int64_t r = 0; r < rows; ++r) {
-    const scalar_t* dy = dy_t + r * ld;
-    int32_t j = ptr[r];
-    for (; j + 4 <= ptr[r + 1]; j += 4) {
-      const scalar_t *x0 = row_of(j), *x1 = row_of(j + 1), *x2 = row_of(j + 2), *x3 = row_of(j + 3);
-      Vec<scalar_t> a0{}, a1{}, a2{}, a3{};
-      for (int64_t b = 0; b < ld; b += lanes) {
-        const Vec<scalar_t> d = load(dy + b);
-        a0 += d * load(x0 + b);
-        a1 += d * load(x1 + b);
-        a2 += d * load(x2 + b);
-        a3 += d * load(x3 + b);
-      }
-      dw[j] = sum_lanes<scalar_t, lanes>(a0);
-      dw[j + 1] = sum_lanes<scalar_t, lanes>(a1);
-      dw[j + 2] = sum_lanes<scalar_t, lanes>(a2);
-      dw[j + 3] = sum_lanes<scalar_t, lanes>(a3);
+  for (int32_t j = begin; j < end; ++j) {
+    if (j + kPrefetch < end)
+      __builtin_prefetch(dy_slab + static_cast<int64_t>(idx[j + kPrefetch]) * ld);
+    const int32_t slot = perm[j];
+    const scalar_t* src = dy_slab + static_cast<int64_t>(idx[j]) * ld;
+    Vec<scalar_t> dot{};
+    for (int k = 0; k < vectors; ++k) {
+      const Vec<scalar_t> d = load(src + k * lanes);
+      if (with_dx) acc[k] += values[slot] * d;
+      dot += d * x[k];
     }
-    for (; j < ptr[r + 1]; ++j) {
-      const scalar_t* x = row_of(j);
-      Vec<scalar_t> a{};
-      for (int64_t b = 0; b < ld; b += lanes) a += load(dy + b) * load(x + b);
-      dw[j] = sum_lanes<scalar_t, lanes>(a);
+    const scalar_t sum = sum_lanes<scalar_t, lanes>(dot);
+    dw[slot] = first_tile ? sum : dw[slot] + sum;
+  }
+  if (with_dx) std::memcpy(dx, acc, sizeof(acc));
+}
+
+template <bool with_dx, typename scalar_t>
+inline void backward_row_vectors(int vectors, int32_t begin, int32_t end, const int32_t* idx,
+                                 const int32_t* perm, const scalar_t* values,
+                                 const scalar_t* dy_slab, int64_t ld, const scalar_t* x_row,
+                                 bool first_tile, scalar_t* dx, scalar_t* dw) {
+  switch (vectors) {
+#define PYPRUNE_BACKWARD_ROW_TILE(V)                                                            \
+  case V:                                                                                       \
+    return backward_row_tile<V, with_dx>(begin, end, idx, perm, values, dy_slab, ld, x_row,     \
+                                         first_tile, dx, dw);
+    PYPRUNE_BACKWARD_ROW_TILE(1) PYPRUNE_BACKWARD_ROW_TILE(2) PYPRUNE_BACKWARD_ROW_TILE(3)
+    PYPRUNE_BACKWARD_ROW_TILE(4) PYPRUNE_BACKWARD_ROW_TILE(5) PYPRUNE_BACKWARD_ROW_TILE(6)
+    PYPRUNE_BACKWARD_ROW_TILE(7) PYPRUNE_BACKWARD_ROW_TILE(8)
+#undef PYPRUNE_BACKWARD_ROW_TILE
+  }
+}
+
+// The backward through the transposed structure (rows = input features, idx = output rows, perm
+// = CSR slots): dW at the mask and, with_dx, dX [batch][rows]. Each thread owns a share of the
+// rows by cost and walks every batch tile in order (so dW's sum over tiles has one order): per
+// tile it transposes all of dY's tile and its own rows of X's tile into its own buffers.
+template <bool with_dx, typename scalar_t>
+void backward_rows(int64_t rows, int64_t batch, int64_t dy_rows, const scalar_t* dy,
+                   int64_t dy_batch_stride, int64_t dy_feature_stride, const scalar_t* x,
+                   int64_t x_batch_stride, int64_t x_feature_stride, const int32_t* ptr,
+                   const int32_t* idx, const int32_t* perm, const scalar_t* values, scalar_t* dx,
+                   scalar_t* dw, const at::TensorOptions& options) {
+  constexpr int64_t lanes = kVecBytes / sizeof(scalar_t);
+  if (rows == 0 || batch == 0) return;
+  const BatchTiles tiles = batch_tiles(batch, dy_rows, lanes);
+  const int64_t x_ld = tiles.max_width() * lanes;  // X's rows keep one stride over all tiles
+  const int64_t slab_size = std::max<int64_t>(dy_rows, 1) * x_ld;
+  const int threads = num_threads();
+  const at::Tensor buffers = scratch_tensor({threads * slab_size + rows * x_ld}, options);
+  scalar_t* const x_rows = buffers.data_ptr<scalar_t>() + threads * slab_size;
+  const int64_t total = rows_cost(ptr, rows);
+#pragma omp parallel num_threads(threads)
+  {
+    const int64_t part = omp_get_thread_num(), parts = omp_get_num_threads();
+    scalar_t* slab = buffers.data_ptr<scalar_t>() + part * slab_size;
+    alignas(64) scalar_t tile_out[kRowBlock][kVectors * lanes];
+    const int64_t row_begin = row_reaching(ptr, rows, part * total / parts, 1);
+    const int64_t row_end = row_reaching(ptr, rows, (part + 1) * total / parts, 1);
+    for (int64_t t = 0; t < tiles.count && row_begin < row_end; ++t) {
+      const int64_t b0 = tiles.first_vector(t) * lanes;
+      const int64_t width = std::min(tiles.width(t) * lanes, batch - b0);
+      const int tile_vectors = static_cast<int>(ceil_div(width, lanes)), ld = tile_vectors * lanes;
+      transpose_serial(dy + b0 * dy_batch_stride, width, dy_rows, dy_batch_stride,
+                       dy_feature_stride, slab, ld);
+      transpose_serial(x + b0 * x_batch_stride + row_begin * x_feature_stride, width,
+                       row_end - row_begin, x_batch_stride, x_feature_stride,
+                       x_rows + row_begin * x_ld, x_ld);
+      for (int64_t r0 = row_begin; r0 < row_end; r0 += kRowBlock) {
+        const int64_t r1 = std::min(row_end, r0 + kRowBlock);
+        for (int64_t r = r0; r < r1; ++r)
+          backward_row_vectors<with_dx>(tile_vectors, ptr[r], ptr[r + 1], idx, perm, values, slab,
+                                        ld, x_rows + r * x_ld, t == 0, tile_out[r - r0], dw);
+        if (with_dx)
+          for (int64_t b = 0; b < width; ++b)
+            for (int64_t r = r0; r < r1; ++r) dx[(b0 + b) * rows + r] = tile_out[r - r0][b];
+      }
     }
   }
 }
@@ -286,6 +349,22 @@ void multiply_rows(int64_t rows, const at::Tensor& in, int64_t in_rows, const at
     spmv_rows<scalar_t>(in.size(0) ? rows : 0, p, ix, pm, values.data_ptr<scalar_t>(),
                         column.data_ptr<scalar_t>(), bias, out.data_ptr<scalar_t>());
   }
+}
+
+// dW at the mask for a batch of 0 or 1: dw_j = dy[row of j] x[col_j], or 0 for no batch.
+template <typename scalar_t>
+void outer_at_mask(int64_t rows, const at::Tensor& grad_y, const at::Tensor& x, const int32_t* ptr,
+                   const int32_t* idx, scalar_t* dw) {
+  if (grad_y.size(0) == 0) {
+    std::fill(dw, dw + (ptr[rows] - ptr[0]), scalar_t(0));
+    return;
+  }
+  const at::Tensor dy_column = grad_y.reshape({-1}).contiguous(), x_column = x.reshape({-1}).contiguous();
+  const scalar_t* dy = dy_column.data_ptr<scalar_t>();
+  const scalar_t* xc = x_column.data_ptr<scalar_t>();
+#pragma omp parallel for schedule(static) num_threads(num_threads())
+  for (int64_t r = 0; r < rows; ++r)
+    for (int32_t j = ptr[r]; j < ptr[r + 1]; ++j) dw[j] = dy[r] * xc[idx[j]];
 }
 
 at::Tensor sparse_linear_cpu(const at::Tensor& x, const at::Tensor& values,
@@ -313,21 +392,25 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> sparse_linear_backward_cpu(
   check_grad_y(grad_y, x, s);
   const at::Tensor v = values.contiguous();
   at::Tensor dx = at::empty({0}, x.options()), dw = dx, db = dx;  // empty when not asked for
+  if (need_x) dx = at::empty({s.batch, s.in_features}, x.options());
+  if (need_w) dw = at::empty({s.nnz}, x.options());
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "sparse_linear_backward", [&] {
-    if (need_x) {
-      dx = at::empty({s.batch, s.in_features}, x.options());
+    scalar_t* dw_data = need_w ? dw.data_ptr<scalar_t>() : nullptr;
+    if (need_w && use_simd(s.batch)) {
+      const auto backward = need_x ? &backward_rows<true, scalar_t> : &backward_rows<false, scalar_t>;
+      backward(s.in_features, s.batch, s.out_features, grad_y.data_ptr<scalar_t>(),
+               grad_y.stride(0), grad_y.stride(1), x.data_ptr<scalar_t>(), x.stride(0),
+               x.stride(1), t_ptr.data_ptr<int32_t>(), t_idx.data_ptr<int32_t>(),
+               t_perm.data_ptr<int32_t>(), v.data_ptr<scalar_t>(),
+               need_x ? dx.data_ptr<scalar_t>() : nullptr, dw_data, x.options());
+      return;
+    }
+    if (need_x)  // dX alone, or a batch of 0 or 1
       multiply_rows<scalar_t>(s.in_features, grad_y, s.out_features, t_ptr, t_idx, &t_perm, v,
                               nullptr, dx);
-    }
-    if (need_w) {
-      const int64_t pad = pad_for(s.batch);
-      const at::Tensor dy_t = transposed_padded(grad_y, pad, ScratchSlot::kFirstOperand);
-      const at::Tensor x_t = transposed_padded(x, pad, ScratchSlot::kSecondOperand);
-      dw = at::empty({s.nnz}, x.options());
-      sddmm_rows<scalar_t>(s.out_features, x_t.size(1), row_ptr.data_ptr<int32_t>(),
-                           col_idx.data_ptr<int32_t>(), dy_t.data_ptr<scalar_t>(),
-                           x_t.data_ptr<scalar_t>(), dw.data_ptr<scalar_t>());
-    }
+    if (need_w)
+      outer_at_mask<scalar_t>(s.out_features, grad_y, x, row_ptr.data_ptr<int32_t>(),
+                              col_idx.data_ptr<int32_t>(), dw_data);
   });
   if (need_b) db = grad_y.sum(0);
   return {dx, dw, db};
