@@ -1,14 +1,14 @@
 // CPU kernels of the sparse linear layer Y = X W^T + b with W in CSR at a fixed mask.
 //
-// Both products that sum over nonzeros read their dense operand batch-major, so every nonzero is
-// one broadcast-FMA over a contiguous run of the batch, vectorised. Each thread takes an equal
-// share of the (batch tile, output row) work; for each batch tile it touches it transposes that
-// tile's slab of the operand into its own buffer, which then serves the rows' random reads from
-// the thread's own L2. Results go through a small local tile that is transposed on the way out,
-// so outputs come back [B, rows], contiguous.
+// Every product reads its dense operands batch-major, so each nonzero is one broadcast-FMA (or
+// one FMA into a dot product) per SIMD vector of a batch tile. Threads transpose the batch tiles
+// they work on into their own buffers, which then serve the nonzeros' random row reads from the
+// thread's own L2. Results go through a small local tile transposed on the way out, so outputs
+// come back [B, rows], contiguous.
 //   forward  Y[b, m]  = sum_{j in row m} v_j X[b, col_j] + bias_m
-//   dX[b, n]          = sum_{j in column n} v_{perm_j} dY[b, row_j]       (transposed structure)
-//   dW_j              = sum_b dY^T[m, b] X^T[col_j, b]                     (sampled dense-dense)
+//   backward, one pass over the transposed structure (row n, nonzeros j of column n of W):
+//            dX[b, n] = sum_j v_{perm_j} dY[b, row_j]
+//            dW_{perm_j} = sum_b dY[b, row_j] X[b, n]         (sampled dense-dense, same dY loads)
 #include <torch/library.h>
 #include <torch/types.h>
 
