@@ -212,7 +212,8 @@ void spmv_rows(int64_t rows, const int32_t* ptr, const int32_t* idx, const int32
                scalar_t* out) {
 #pragma omp parallel for schedule(dynamic, kRowBlock * 4) num_threads(num_threads())
   for (int64_t r = 0; r < rows; ++r)
-    out[r] = row_column(ptr[r], ptr[r + 1], idx, perm, values, column, bias ? bias[r] : scalar_t(0));
+    out[r] = row_column(ptr[r], ptr[r + 1], idx, perm, values, column,
+                        bias ? bias[r] : scalar_t(0));
 }
 
 // The sum of a vector's lanes, halving it in registers: log2(lanes) shuffles and adds.
@@ -359,7 +360,8 @@ void outer_at_mask(int64_t rows, const at::Tensor& grad_y, const at::Tensor& x, 
     std::fill(dw, dw + (ptr[rows] - ptr[0]), scalar_t(0));
     return;
   }
-  const at::Tensor dy_column = grad_y.reshape({-1}).contiguous(), x_column = x.reshape({-1}).contiguous();
+  const at::Tensor dy_column = grad_y.reshape({-1}).contiguous();
+  const at::Tensor x_column = x.reshape({-1}).contiguous();
   const scalar_t* dy = dy_column.data_ptr<scalar_t>();
   const scalar_t* xc = x_column.data_ptr<scalar_t>();
 #pragma omp parallel for schedule(static) num_threads(num_threads())
@@ -397,7 +399,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> sparse_linear_backward_cpu(
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "sparse_linear_backward", [&] {
     scalar_t* dw_data = need_w ? dw.data_ptr<scalar_t>() : nullptr;
     if (need_w && use_simd(s.batch)) {
-      const auto backward = need_x ? &backward_rows<true, scalar_t> : &backward_rows<false, scalar_t>;
+      const auto backward =
+          need_x ? &backward_rows<true, scalar_t> : &backward_rows<false, scalar_t>;
       backward(s.in_features, s.batch, s.out_features, grad_y.data_ptr<scalar_t>(),
                grad_y.stride(0), grad_y.stride(1), x.data_ptr<scalar_t>(), x.stride(0),
                x.stride(1), t_ptr.data_ptr<int32_t>(), t_idx.data_ptr<int32_t>(),
