@@ -120,6 +120,28 @@ struct BatchTiles {
   int64_t max_width() const { return ceil_div(vectors, count); }
 };
 
+// Where tile t lies in a batch of `batch`: its first item, its items, and its width padded to
+// whole vectors (the slab's row stride).
+struct TileSpan {
+  int64_t first, items;
+  int vectors, ld;
+};
+
+inline TileSpan tile_span(const BatchTiles& tiles, int64_t t, int64_t batch, int64_t lanes) {
+  const int64_t first = tiles.first_vector(t) * lanes;
+  const int64_t items = std::min(tiles.width(t) * lanes, batch - first);
+  const int vectors = static_cast<int>(ceil_div(items, lanes));
+  return {first, items, vectors, static_cast<int>(vectors * lanes)};
+}
+
+// Rows [r0, r1) of a tile's results (tile_out[r - r0][b]) into out [batch][rows].
+template <typename scalar_t, int64_t width>
+inline void store_tile(const scalar_t (*tile_out)[width], int64_t r0, int64_t r1,
+                       const TileSpan& span, int64_t rows, scalar_t* out) {
+  for (int64_t b = 0; b < span.items; ++b)
+    for (int64_t r = r0; r < r1; ++r) out[(span.first + b) * rows + r] = tile_out[r - r0][b];
+}
+
 // A place in the sequence of (tile, row) work items, tile-major.
 struct WorkPosition {
   int64_t tile, row;
@@ -188,18 +210,15 @@ void spmm_rows(int64_t rows, int64_t batch, int64_t in_rows, const scalar_t* in,
       const int64_t row_begin = t == begin.tile ? begin.row : 0;
       const int64_t row_end = t == end.tile ? end.row : rows;
       if (row_begin >= row_end) continue;
-      const int64_t b0 = tiles.first_vector(t) * lanes;
-      const int64_t width = std::min(tiles.width(t) * lanes, batch - b0);
-      const int tile_vectors = static_cast<int>(ceil_div(width, lanes)), ld = tile_vectors * lanes;
-      transpose_serial(in + b0 * batch_stride, width, in_rows, batch_stride, feature_stride, slab,
-                       ld);
+      const TileSpan span = tile_span(tiles, t, batch, lanes);
+      transpose_serial(in + span.first * batch_stride, span.items, in_rows, batch_stride,
+                       feature_stride, slab, span.ld);
       for (int64_t r0 = row_begin; r0 < row_end; r0 += kRowBlock) {
         const int64_t r1 = std::min(row_end, r0 + kRowBlock);
         for (int64_t r = r0; r < r1; ++r)
-          row_vectors(tile_vectors, ptr[r], ptr[r + 1], idx, perm, values, slab, ld,
+          row_vectors(span.vectors, ptr[r], ptr[r + 1], idx, perm, values, slab, span.ld,
                       bias ? bias[r] : scalar_t(0), tile_out[r - r0]);
-        for (int64_t b = 0; b < width; ++b)
-          for (int64_t r = r0; r < r1; ++r) out[(b0 + b) * rows + r] = tile_out[r - r0][b];
+        store_tile(tile_out, r0, r1, span, rows, out);
       }
     }
   }
@@ -311,22 +330,18 @@ void backward_rows(int64_t rows, int64_t batch, int64_t dy_rows, const scalar_t*
     const int64_t row_begin = row_reaching(ptr, rows, part * total / parts, 1);
     const int64_t row_end = row_reaching(ptr, rows, (part + 1) * total / parts, 1);
     for (int64_t t = 0; t < tiles.count && row_begin < row_end; ++t) {
-      const int64_t b0 = tiles.first_vector(t) * lanes;
-      const int64_t width = std::min(tiles.width(t) * lanes, batch - b0);
-      const int tile_vectors = static_cast<int>(ceil_div(width, lanes)), ld = tile_vectors * lanes;
-      transpose_serial(dy + b0 * dy_batch_stride, width, dy_rows, dy_batch_stride,
-                       dy_feature_stride, slab, ld);
-      transpose_serial(x + b0 * x_batch_stride + row_begin * x_feature_stride, width,
+      const TileSpan span = tile_span(tiles, t, batch, lanes);
+      transpose_serial(dy + span.first * dy_batch_stride, span.items, dy_rows, dy_batch_stride,
+                       dy_feature_stride, slab, span.ld);
+      transpose_serial(x + span.first * x_batch_stride + row_begin * x_feature_stride, span.items,
                        row_end - row_begin, x_batch_stride, x_feature_stride,
                        x_rows + row_begin * x_ld, x_ld);
       for (int64_t r0 = row_begin; r0 < row_end; r0 += kRowBlock) {
         const int64_t r1 = std::min(row_end, r0 + kRowBlock);
         for (int64_t r = r0; r < r1; ++r)
-          backward_row_vectors<with_dx>(tile_vectors, ptr[r], ptr[r + 1], idx, perm, values, slab,
-                                        ld, x_rows + r * x_ld, t == 0, tile_out[r - r0], dw);
-        if (with_dx)
-          for (int64_t b = 0; b < width; ++b)
-            for (int64_t r = r0; r < r1; ++r) dx[(b0 + b) * rows + r] = tile_out[r - r0][b];
+          backward_row_vectors<with_dx>(span.vectors, ptr[r], ptr[r + 1], idx, perm, values, slab,
+                                        span.ld, x_rows + r * x_ld, t == 0, tile_out[r - r0], dw);
+        if (with_dx) store_tile(tile_out, r0, r1, span, rows, dx);
       }
     }
   }
