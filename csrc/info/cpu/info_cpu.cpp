@@ -474,19 +474,25 @@ void permutation_pass(const at::Tensor& x, const Labels& lab, const Bins& b,
 
 // ---- ops ---------------------------------------------------------------------------------
 
+// Each thread keeps its own min, max and finiteness rows, merged at the end: rows next to each
+// other in one shared buffer put both threads' neurons on one cache line, written every row.
 template <typename scalar_t>
 bool range_pass(const at::Tensor& x, int64_t rows, int64_t n, at::Tensor& lo, at::Tensor& hi) {
-  bool bad = false;
+  constexpr scalar_t kInf = std::numeric_limits<scalar_t>::infinity();
   const scalar_t* xp = x.data_ptr<scalar_t>();
-  const int threads = num_threads();
-  std::vector<scalar_t> mins(threads * n, std::numeric_limits<scalar_t>::infinity());
-  std::vector<scalar_t> maxs(threads * n, -std::numeric_limits<scalar_t>::infinity());
-#pragma omp parallel num_threads(threads) reduction(|| : bad)
+  std::vector<scalar_t> mins(n, kInf), maxs(n, -kInf);
+  bool bad = false;
+#pragma omp parallel num_threads(num_threads()) reduction(|| : bad)
   {
-    scalar_t* mn = mins.data() + omp_get_thread_num() * n;
-    scalar_t* mx = maxs.data() + omp_get_thread_num() * n;
-    std::vector<scalar_t> nonfinite(n, 0);  // v - v stays 0 unless some v is NaN or Inf
-#pragma omp for schedule(static)
+    // Line-aligned, so that no vector of the row loop straddles two cache lines.
+    LineAligned<scalar_t> mn_row(n), mx_row(n), nonfinite_row(n);
+    scalar_t* mn = mn_row.data();
+    scalar_t* mx = mx_row.data();
+    scalar_t* nonfinite = nonfinite_row.data();  // v - v stays 0 unless some v is NaN or Inf
+    std::fill(mn, mn + n, kInf);
+    std::fill(mx, mx + n, -kInf);
+    std::fill(nonfinite, nonfinite + n, scalar_t{0});
+#pragma omp for schedule(static) nowait
     for (int64_t r = 0; r < rows; ++r) {
       const scalar_t* row = xp + r * n;
       for (int64_t j = 0; j < n; ++j) {
@@ -497,17 +503,17 @@ bool range_pass(const at::Tensor& x, int64_t rows, int64_t n, at::Tensor& lo, at
       }
     }
     for (int64_t j = 0; j < n; ++j) bad |= nonfinite[j] != 0;
+#pragma omp critical(pyprune_neuron_range)
+    for (int64_t j = 0; j < n; ++j) {
+      mins[j] = std::min(mins[j], mn[j]);
+      maxs[j] = std::max(maxs[j], mx[j]);
+    }
   }
   double* lp = lo.data_ptr<double>();
   double* hp = hi.data_ptr<double>();
   for (int64_t j = 0; j < n; ++j) {
-    scalar_t a = mins[j], z = maxs[j];
-    for (int t = 1; t < threads; ++t) {
-      a = std::min(a, mins[t * n + j]);
-      z = std::max(z, maxs[t * n + j]);
-    }
-    lp[j] = a;
-    hp[j] = z;
+    lp[j] = mins[j];
+    hp[j] = maxs[j];
   }
   return bad;
 }
