@@ -200,6 +200,36 @@ def test_float32_values_near_bin_edges_bin_as_in_float64(device):
     assert want[:, 6].sum() > want[:, 7].sum()  # 0.7f and 0.6f both fall in bin 6
 
 
+@pytest.mark.parametrize("bins", [2, 7, 16, 64, 1000])
+@pytest.mark.parametrize("low, high, neurons", [
+    (-3.0, 5.0, 1), (0.0008106823, 0.9341677, 17), (-0.05775291, 10.748868, 40),
+    (4.1908183, 4.1929812, 17), (-1.2331408, -1.2307254, 33)])
+def test_float32_next_to_every_edge_and_outside_the_range_bin_as_in_float64(low, high, neurons,
+                                                                            bins):
+    # Fixed equal-width edges (an accumulator's): values on every edge and one float32 step either
+    # side, values far outside the range and huge ones; odd widths leave a partial last vector.
+    # The ranges are ones where float32 arithmetic bins some of these values on the wrong side
+    # of an edge, in either direction.
+    rng = np.random.default_rng(bins + neurons)
+    low, high = np.float32(low), np.float32(high)
+    on_edges = (low + (high - low) * rng.integers(0, bins + 1, size=(200, neurons)) / bins)
+    on_edges = on_edges.astype(np.float32)
+    x = np.concatenate([
+        on_edges,
+        np.nextafter(on_edges, np.float32(np.inf)),
+        np.nextafter(on_edges, np.float32(-np.inf)),
+        (low + (high - low) * rng.uniform(-3, 4, size=(60, neurons))).astype(np.float32),
+        (rng.normal(size=(4, neurons)) * 1e30).astype(np.float32),
+    ])
+    rng.shuffle(x)
+    acc = pp.InfoAccumulator.from_range(torch.full((neurons,), float(low)),
+                                        torch.full((neurons,), float(high)), bins, 1, history=0)
+    joint, _ = ops.info_counts(torch.from_numpy(x).unsqueeze(1), None, acc.edges, True, 1, 0)
+    codes = ref.bin_values(x, acc.edges.numpy(), True)
+    want = np.stack([np.bincount(codes[:, n], minlength=bins) for n in range(neurons)])
+    np.testing.assert_array_equal(joint[:, :, 0].numpy(), want)
+
+
 def test_two_dimensional_input_gives_entropy_and_mi(device):
     x = torch.randn(500, 9, dtype=torch.float64)
     y = uniform_ints((500,), 4, 9)
@@ -417,12 +447,14 @@ def test_bad_values_raise_value_error_naming_the_argument(bad, match):
         pp.transfer_entropy(x, y, 3, **kwargs)
 
 
-def test_nan_raises_also_with_given_edges_and_in_the_accumulator():
-    x = torch.randn(4, 6, 3)
-    x[0, 0, 0] = float("nan")
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_nan_and_inf_raise_also_with_given_edges_and_in_the_accumulator(value, dtype):
+    x = torch.randn(4, 6, 19, dtype=dtype)
+    x[2, 3, 17] = value  # in the last, partial vector of a row
     with pytest.raises(ValueError, match="'x' contains NaN"):
         pp.mutual_information(x, torch.zeros(4, dtype=torch.long), 2, edges=torch.tensor([-1.0, 0, 1]))
-    acc = pp.InfoAccumulator.from_range(torch.zeros(3), torch.ones(3), 2, 2)
+    acc = pp.InfoAccumulator.from_range(torch.zeros(19), torch.ones(19), 2, 2)
     with pytest.raises(ValueError, match="'x' contains NaN"):
         acc.update(x, torch.zeros(4, dtype=torch.long))
 

@@ -218,31 +218,33 @@ void count_rows(const InfoShape& shape, int64_t s0, int64_t s1, int64_t width, c
   const int64_t tcells = shape.transition_cells(), jcells = shape.joint_cells();
   uint16_t* codes = scratch.codes.data();
   cell_t* tile = scratch.tile.data();
-  std::vector<uint32_t> place(history + 1, 1);  // place[j] = B^j, the weight of x_{t-1-j}
-  for (int64_t j = 1; j <= history; ++j) place[j] = place[j - 1] * bin_count;
+  // cell = (state * B + x_t) * K + y_{t-1} with state = sum over j = 1..k of x_{t-j} B^(j-1):
+  // the bin j rows back weighs B^j K.
+  std::vector<uint32_t> weight(history + 1, classes);
+  for (int64_t j = 1; j <= history; ++j) weight[j] = weight[j - 1] * bin_count;
+  auto ring_row = [&](int64_t slot) { return codes + (slot < 0 ? slot + ring : slot) * width; };
   int64_t filled = 0;
   for (int64_t s = s0; s < s1; ++s) {
     const int64_t* ys = labels.data ? labels.data + label_seq(s) * labels.seq_stride : nullptr;
     uint32_t y_prev = 0;
-    for (int64_t t = 0; t < steps; ++t) {
+    for (int64_t t = 0, slot = 0; t < steps; ++t, slot = slot + 1 == ring ? 0 : slot + 1) {
       int64_t y = ys ? ys[t * labels.step_stride] : 0;
       if (static_cast<uint64_t>(y) >= static_cast<uint64_t>(classes)) {
         bad_label = true;
         y = 0;
       }
-      uint16_t* row = codes + (t % ring) * width;
+      uint16_t* row = codes + slot * width;
       bad_x |= bins_of(s, t, row);
       // Transition (state at t-1, bin at t, label at t-1) for t >= history.
       if (history > 0 && t >= history) {
         cell_t* out = tile + filled * width;
-        const uint16_t* newest = codes + ((t - 1) % ring) * width;
-        for (int64_t w = 0; w < width; ++w) out[w] = newest[w];
-        for (int64_t j = 2; j <= history; ++j) {  // older digits of the state, higher places
-          const uint16_t* past = codes + ((t - j) % ring) * width;
-          for (int64_t w = 0; w < width; ++w) out[w] += past[w] * place[j - 1];
-        }
+        const uint16_t* newest = ring_row(slot - 1);
         for (int64_t w = 0; w < width; ++w)
-          out[w] = (out[w] * bin_count + row[w]) * classes + y_prev;
+          out[w] = newest[w] * weight[1] + row[w] * classes + y_prev;
+        for (int64_t j = 2; j <= history; ++j) {
+          const uint16_t* past = ring_row(slot - j);
+          for (int64_t w = 0; w < width; ++w) out[w] += past[w] * weight[j];
+        }
         if (++filled == scratch.tile_rows) {
           count_tile(tile, filled, width, tcells, transitions);
           filled = 0;
