@@ -184,6 +184,18 @@ def test_counts_match_reference_exactly(device, s, t, n, bins, k, history):
         np.testing.assert_array_equal(transitions[i].cpu().numpy(), want)
 
 
+def assert_bins_as_in_float64(x, edges, device):
+    """The op's per-neuron bin counts of float32 ``x`` ``[..., N]`` with equal-width ``edges``
+    (one class, no history) on ``device`` equal the float64 reference's; returns them."""
+    neurons, bins = x.shape[-1], edges.shape[1] - 1
+    rows = x.reshape(-1, 1, neurons)
+    joint, _ = ops.info_counts(rows.to(device), None, edges.to(device), True, 1, 0)
+    codes = ref.bin_values(rows.numpy(), edges.numpy(), True).reshape(-1, neurons)
+    want = np.stack([np.bincount(codes[:, n], minlength=bins) for n in range(neurons)])
+    np.testing.assert_array_equal(joint[:, :, 0].cpu().numpy(), want)
+    return want
+
+
 def test_float32_values_near_bin_edges_bin_as_in_float64(device):
     # Range [0, 1], 10 bins: 0.7f is 0.69999998..., bin 6 in float64 but 7 if binned in float32
     # arithmetic, where (0.7f - 0) * 10 rounds up to 7.0. The CPU kernel bins float32 in float
@@ -192,11 +204,7 @@ def test_float32_values_near_bin_edges_bin_as_in_float64(device):
     x = values.repeat(3, 40).reshape(4, 33, 10).to(torch.float32)  # every value in every neuron
     x[0, 0] = 0.0
     x[0, 1] = 1.0
-    edges = pp.bin_edges(x, 10)
-    joint, _ = ops.info_counts(x.to(device), None, edges.to(device), True, 1, 0)
-    bins = ref.bin_values(x.numpy(), edges.numpy(), True).reshape(-1, 10)
-    want = np.stack([np.bincount(bins[:, n], minlength=10) for n in range(10)])
-    np.testing.assert_array_equal(joint[:, :, 0].cpu().numpy(), want)
+    want = assert_bins_as_in_float64(x, pp.bin_edges(x, 10), device)
     assert want[:, 6].sum() > want[:, 7].sum()  # 0.7f and 0.6f both fall in bin 6
 
 
@@ -205,7 +213,7 @@ def test_float32_values_near_bin_edges_bin_as_in_float64(device):
     (-3.0, 5.0, 1), (0.0008106823, 0.9341677, 17), (-0.05775291, 10.748868, 40),
     (4.1908183, 4.1929812, 17), (-1.2331408, -1.2307254, 33)])
 def test_float32_next_to_every_edge_and_outside_the_range_bin_as_in_float64(low, high, neurons,
-                                                                            bins):
+                                                                            bins, device):
     # Fixed equal-width edges (an accumulator's): values on every edge and one float32 step either
     # side, values far outside the range and huge ones; odd widths leave a partial last vector.
     # The ranges are ones where float32 arithmetic bins some of these values on the wrong side
@@ -224,10 +232,7 @@ def test_float32_next_to_every_edge_and_outside_the_range_bin_as_in_float64(low,
     rng.shuffle(x)
     acc = pp.InfoAccumulator.from_range(torch.full((neurons,), float(low)),
                                         torch.full((neurons,), float(high)), bins, 1, history=0)
-    joint, _ = ops.info_counts(torch.from_numpy(x).unsqueeze(1), None, acc.edges, True, 1, 0)
-    codes = ref.bin_values(x, acc.edges.numpy(), True)
-    want = np.stack([np.bincount(codes[:, n], minlength=bins) for n in range(neurons)])
-    np.testing.assert_array_equal(joint[:, :, 0].numpy(), want)
+    assert_bins_as_in_float64(torch.from_numpy(x), acc.edges, device)
 
 
 def test_two_dimensional_input_gives_entropy_and_mi(device):
