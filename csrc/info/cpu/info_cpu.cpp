@@ -503,7 +503,10 @@ template <typename scalar_t>
 bool range_pass(const at::Tensor& x, int64_t rows, int64_t n, at::Tensor& lo, at::Tensor& hi) {
   constexpr scalar_t kInf = std::numeric_limits<scalar_t>::infinity();
   const scalar_t* xp = x.data_ptr<scalar_t>();
-  std::vector<scalar_t> mins(n, kInf), maxs(n, -kInf);
+  double* lp = lo.data_ptr<double>();
+  double* hp = hi.data_ptr<double>();
+  std::fill(lp, lp + n, std::numeric_limits<double>::infinity());
+  std::fill(hp, hp + n, -std::numeric_limits<double>::infinity());
   bool bad = false;
 #pragma omp parallel num_threads(num_threads()) reduction(|| : bad)
   {
@@ -527,16 +530,10 @@ bool range_pass(const at::Tensor& x, int64_t rows, int64_t n, at::Tensor& lo, at
     }
     for (int64_t j = 0; j < n; ++j) bad |= nonfinite[j] != 0;
 #pragma omp critical(pyprune_neuron_range)
-    for (int64_t j = 0; j < n; ++j) {
-      mins[j] = std::min(mins[j], mn[j]);
-      maxs[j] = std::max(maxs[j], mx[j]);
+    for (int64_t j = 0; j < n; ++j) {  // exact: a float widens to double without rounding
+      lp[j] = std::min(lp[j], static_cast<double>(mn[j]));
+      hp[j] = std::max(hp[j], static_cast<double>(mx[j]));
     }
-  }
-  double* lp = lo.data_ptr<double>();
-  double* hp = hi.data_ptr<double>();
-  for (int64_t j = 0; j < n; ++j) {
-    lp[j] = mins[j];
-    hp[j] = maxs[j];
   }
   return bad;
 }
