@@ -6,7 +6,8 @@
 // the AND of the two rows is set, each segment of it joining exactly one upper run to one lower
 // run; 8-connectivity adds the diagonal pairs of an upper run's end and a lower run's start (or
 // the reverse) a pixel apart. Runs are merged with Rem's union-find (a parent never has a larger
-// index than its child), so one pass in index order flattens the forest and numbers the roots.
+// index than its child), so once the roots are numbered, one pass in index order flattens the
+// forest.
 // Runs are in raster order, hence so are the roots: labels come out numbered by each region's
 // first pixel. The label image is then written without branches (a run-indexed table lookup, 16
 // pixels at a time with AVX-512), and sizes and sums of |w| are added pixel by pixel to the
@@ -217,16 +218,23 @@ __attribute__((always_inline)) inline void unite_row_group(Scratch& s, int64_t r
   }
 }
 
+#if defined(__AVX512VPOPCNTDQ__)
+// Lane j: the set bits among bits 0..j of the 16-bit `bits`.
+inline __m512i set_bits_through_lane(uint32_t bits) {
+  const __m512i through_lane = _mm512_set_epi32(0xffff, 0x7fff, 0x3fff, 0x1fff, 0xfff, 0x7ff, 0x3ff, 0x1ff,
+                                                0xff, 0x7f, 0x3f, 0x1f, 0xf, 0x7, 0x3, 0x1);
+  return _mm512_popcnt_epi32(_mm512_and_si512(_mm512_set1_epi32(static_cast<int>(bits)), through_lane));
+}
+#endif
+
 // Writes the labels of up to 64 pixels whose set bits are `bits`: the pixel at bit c belongs to
 // the n-th run counted from the word's first start, n = starts up to c, labelled table[n].
 inline void write_labels(uint64_t bits, uint64_t starts, const int32_t* table, int32_t* out, int n) {
 #if defined(__AVX512VPOPCNTDQ__)
-  const __m512i through_lane = _mm512_set_epi32(0xffff, 0x7fff, 0x3fff, 0x1fff, 0xfff, 0x7ff, 0x3ff, 0x1ff,
-                                                0xff, 0x7f, 0x3f, 0x1f, 0xf, 0x7, 0x3, 0x1);
   int before = 0;  // starts in the earlier groups of 16 pixels
   for (int g = 0; g * 16 < n; ++g) {
     const uint32_t group_starts = starts >> (16 * g) & 0xffff;
-    const __m512i count = _mm512_popcnt_epi32(_mm512_and_si512(_mm512_set1_epi32(group_starts), through_lane));
+    const __m512i count = set_bits_through_lane(group_starts);
     // a group touches at most 17 runs: the one running in from the left and 16 starting in it
     const int32_t* runs = table + before;
     const __m512i group = _mm512_maskz_permutex2var_epi32(
@@ -238,6 +246,27 @@ inline void write_labels(uint64_t bits, uint64_t starts, const int32_t* table, i
   for (int c = 0; c < n; ++c)
     out[c] = table[__builtin_popcountll(starts & through(c))] & -static_cast<int32_t>(bits >> c & 1);
 #endif
+}
+
+// label[i] = roots among runs 0..i (run i is a root when parent[i] == i); returns the root count.
+inline int32_t number_roots(const int32_t* parent, int32_t runs, int32_t* label) {
+  int32_t roots = 0, i = 0;
+#if defined(__AVX512VPOPCNTDQ__)
+  const __m512i lanes = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+  for (; i < runs; i += 16) {
+    const auto valid = static_cast<__mmask16>(through(std::min(runs - i, 16) - 1));
+    const __mmask16 root = _mm512_mask_cmpeq_epi32_mask(
+        valid, _mm512_maskz_loadu_epi32(valid, parent + i), _mm512_add_epi32(lanes, _mm512_set1_epi32(i)));
+    const __m512i roots_through = _mm512_add_epi32(set_bits_through_lane(root), _mm512_set1_epi32(roots));
+    _mm512_mask_storeu_epi32(label + i, valid, roots_through);
+    roots += __builtin_popcount(root);
+  }
+#endif
+  for (; i < runs; ++i) {
+    roots += parent[i] == i;
+    label[i] = roots;
+  }
+  return roots;
 }
 
 // Region records of one thread's masks, in mask order.
@@ -267,16 +296,16 @@ int32_t label_mask(const bool* mask, const scalar_t* weights, int64_t height_arg
   } else {
     for (int64_t r = 1; r < height; ++r) unite_rows(s, r, words, eight);
   }
-  // parent[i] <= i, so in index order a run's parent already carries its final label.
+  // Roots are numbered in index order first: every run gets the count of roots up to it, which
+  // is a root's label. Then each run copies its parent's label (a root its own): parent[i] <= i,
+  // so in index order the parent's label is already final. Two plain loops instead of one that
+  // blends the two cases: a root is as random as the mask.
   s.label.resize(runs + 1 + 32);  // + 32: write_labels reads 32 table entries at a time
   s.label[0] = 0;
-  int32_t regions = 0;
-  for (int32_t i = 0; i < runs; ++i) {
-    const int32_t p = s.parent[i], inherited = s.label[p + 1];
-    const int32_t root = p == i;
-    regions += root;
-    s.label[i + 1] = inherited + ((regions - inherited) & -root);  // no branch: roots are random
-  }
+  const int32_t* parent = s.parent.data();
+  int32_t* label = s.label.data() + 1;  // label of run i at [i]
+  const int32_t regions = number_roots(parent, runs, label);
+  for (int32_t i = 0; i < runs; ++i) label[i] = label[parent[i]];
   const size_t first = out.sizes.size();  // label l goes to first + l - 1
   out.sizes.resize(first + regions, 0);
   out.sums.resize(first + regions, 0.0);
