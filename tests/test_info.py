@@ -454,12 +454,13 @@ def test_bad_values_raise_value_error_naming_the_argument(bad, match):
 
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_nan_and_inf_raise_also_with_given_edges_and_in_the_accumulator(value, dtype):
-    x = torch.randn(4, 6, 19, dtype=dtype)
-    x[2, 3, 17] = value  # in the last, partial vector of a row
+@pytest.mark.parametrize("neuron", [5, 37])  # of 40: in a whole vector; in the last, partial one
+def test_nan_and_inf_raise_also_with_given_edges_and_in_the_accumulator(value, dtype, neuron):
+    x = torch.randn(4, 6, 40, dtype=dtype)
+    x[2, 3, neuron] = value
     with pytest.raises(ValueError, match="'x' contains NaN"):
         pp.mutual_information(x, torch.zeros(4, dtype=torch.long), 2, edges=torch.tensor([-1.0, 0, 1]))
-    acc = pp.InfoAccumulator.from_range(torch.zeros(19), torch.ones(19), 2, 2)
+    acc = pp.InfoAccumulator.from_range(torch.zeros(40), torch.ones(40), 2, 2)
     with pytest.raises(ValueError, match="'x' contains NaN"):
         acc.update(x, torch.zeros(4, dtype=torch.long))
 

@@ -15,6 +15,10 @@
 #include <limits>
 #include <vector>
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 #include "common/binning.h"
 #include "common/checks.h"
 #include "common/parallel.h"
@@ -110,28 +114,65 @@ class RowBinner {
     return bad != 0;
   }
 
-  // Equal-width bins of a float row in float: twice the lanes per vector. (v - lo) * scale is
-  // within 2e-7 * B of the double value, so its floor can differ only where it lies that close
-  // to an interior bin edge, i.e. where u - tolerance and u + tolerance floor differently; then
-  // kUnsure is set and the row is redone in double, so the bins always equal the reference's.
-  // u is clamped to [0, B - 1/2], inside the first and last bins. kNonFinite: the row has NaN/Inf.
+  // Equal-width bins of a float row in float: twice the lanes per vector. u = (v - lo) * scale
+  // is within 2e-7 * B of the double value, so its floor can differ only where it lies that close
+  // to an interior bin edge; such rows are flagged kUnsure and redone in double, so the bins
+  // always equal the reference's. The test is on w = u + tolerance clamped to [1/2, B - 1/2]
+  // (inside the first and last bins): unsure where frac(w) < 2 * tolerance, i.e. where
+  // u - tolerance and u + tolerance floor differently. Otherwise floor(w) is the bin.
+  // NaN/Inf: with AVX-512 they make w NaN, which is flagged unsure, and the double pass reports
+  // them; the portable loop flags them as kNonFinite.
   static constexpr int kNonFinite = 1, kUnsure = 2;
   int float_bins(const float* x_row, uint16_t* out) const {
     const float top = static_cast<float>(b_.bins) - 0.5f;
     const float tolerance = (static_cast<float>(b_.bins) + 1.0f) * 0x1p-20f;
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512DQ__)
+    const __m512 tol = _mm512_set1_ps(tolerance), two_tol = _mm512_set1_ps(2 * tolerance);
+    const __m512 half = _mm512_set1_ps(0.5f), top_v = _mm512_set1_ps(top);
+    constexpr __mmask16 kAll = 0xffff;
+    __mmask16 unsure = 0;
+    auto bins16 = [&](int64_t w, __mmask16 lanes) {
+      const __m512 v = _mm512_maskz_loadu_ps(lanes, x_row + w);
+      const __m512 lo = _mm512_maskz_loadu_ps(lanes, lo_f_.data() + w);
+      const __m512 scale = _mm512_maskz_loadu_ps(lanes, scale_f_.data() + w);
+      __m512 u = _mm512_fmadd_ps(_mm512_sub_ps(v, lo), scale, tol);
+      u = _mm512_fmadd_ps(v, _mm512_setzero_ps(), u);   // v * 0 is NaN for NaN/Inf v
+      // NaN in the second operand stays NaN. (The zero-masked forms with every lane set are the
+      // plain instructions; GCC 12 warns about the undefined vector inside the plain intrinsics.)
+      u = _mm512_maskz_min_ps(kAll, top_v, _mm512_maskz_max_ps(kAll, half, u));
+      const __m512 frac = _mm512_reduce_ps(u, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+      unsure |= _mm512_mask_cmp_ps_mask(lanes, frac, two_tol, _CMP_NGE_UQ);
+      return _mm512_maskz_cvttps_epi32(kAll, u);
+    };
+    // Word 2i of the pair (a, b) of int32 vectors: the low halves, as 32 uint16.
+    const __m512i low_words = _mm512_set_epi16(62, 60, 58, 56, 54, 52, 50, 48, 46, 44, 42, 40, 38,
+                                               36, 34, 32, 30, 28, 26, 24, 22, 20, 18, 16, 14, 12,
+                                               10, 8, 6, 4, 2, 0);
+    int64_t w = 0;
+    for (; w + 32 <= width_; w += 32) {
+      const __m512i a = bins16(w, kAll), b = bins16(w + 16, kAll);
+      _mm512_storeu_si512(out + w, _mm512_permutex2var_epi16(a, low_words, b));
+    }
+    for (; w < width_; w += 16) {
+      const int64_t left = std::min<int64_t>(width_ - w, 16);
+      const __mmask16 lanes = static_cast<__mmask16>((1u << left) - 1);
+      _mm512_mask_cvtepi32_storeu_epi16(out + w, lanes, bins16(w, lanes));
+    }
+    return unsure ? kUnsure : 0;
+#else
     int bad = 0, unsure = 0;
     for (int64_t w = 0; w < width_; ++w) {
       const float v = x_row[w];
       bad |= static_cast<int>((v - v) != 0.0f);
-      float u = (v - lo_f_[w]) * scale_f_[w];
-      u = u > 0.0f ? u : 0.0f;  // also maps NaN to 0
+      float u = (v - lo_f_[w]) * scale_f_[w] + tolerance;
+      u = u > 0.5f ? u : 0.5f;  // also maps NaN to 1/2
       u = u < top ? u : top;
-      const int32_t below = static_cast<int32_t>(u - tolerance);
-      const int32_t above = static_cast<int32_t>(u + tolerance);
-      unsure |= static_cast<int>(below != above);
-      out[w] = static_cast<uint16_t>(above);
+      const int32_t bin = static_cast<int32_t>(u);
+      unsure |= static_cast<int>(u - static_cast<float>(bin) < 2 * tolerance);
+      out[w] = static_cast<uint16_t>(bin);
     }
     return (bad ? kNonFinite : 0) | (unsure ? kUnsure : 0);
+#endif
   }
 
   const Bins& b_;
