@@ -311,6 +311,22 @@ def test_accumulator_counts_do_not_overflow_int32():
     assert acc.joint_counts[0, 0, 0].item() == 2**40 + 3
 
 
+def test_scores_do_not_change_when_every_count_is_scaled():
+    # H, MI and TE depend on the counts' proportions only. Scaled by 3001, the counts pass the
+    # CPU kernel's table of c log c (below 2^14) into computed logs.
+    torch.manual_seed(0)
+    x, y = torch.randn(40, 30, 5, dtype=torch.float64), uniform_ints((40, 30), 3, 16)
+    acc = pp.InfoAccumulator.from_range(torch.full((5,), -2.0), torch.full((5,), 2.0), 6, 3)
+    acc.update(x, y)
+    small = acc.finalize()
+    acc.joint_counts.mul_(3001)
+    acc.transition_counts.mul_(3001)
+    large = acc.finalize()
+    assert acc.transition_counts.max() > 2**14 > acc.transition_counts[acc.transition_counts > 0].min()
+    for name in ("entropy", "mutual_information", "transfer_entropy"):
+        torch.testing.assert_close(getattr(large, name), getattr(small, name), rtol=1e-12, atol=1e-12)
+
+
 def test_forward_hook_on_lstm_feeds_the_accumulator():
     torch.manual_seed(0)
     lstm = torch.nn.LSTM(3, 6, batch_first=True)

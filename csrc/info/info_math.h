@@ -17,6 +17,11 @@ namespace pyprune {
 
 PYPRUNE_HD double xlogx(double c) { return c > 0.0 ? c * log(c) : 0.0; }
 
+// The default c log c of the sums below; the CPU kernels pass a table of small counts instead.
+struct XLogX {
+  PYPRUNE_HD double operator()(double c) const { return xlogx(c); }
+};
+
 struct InfoScore {
   double entropy;
   double mutual_information;
@@ -24,9 +29,10 @@ struct InfoScore {
 };
 
 // joint: [bins][classes] counts of (x_t, y_t).
-template <typename count_t>
+template <typename count_t, typename XLogXFn = XLogX>
 PYPRUNE_HD void entropy_and_mi(const count_t* joint, int32_t bins, int32_t classes,
-                               bool miller_madow, double* entropy, double* mi) {
+                               bool miller_madow, double* entropy, double* mi,
+                               const XLogXFn& xlogx = XLogXFn()) {
   double n = 0, s_xy = 0, s_x = 0, s_y = 0;
   int64_t m_x = 0, m_y = 0, m_xy = 0;
   for (int32_t b = 0; b < bins; ++b) {
@@ -65,9 +71,10 @@ PYPRUNE_HD void entropy_and_mi(const count_t* joint, int32_t bins, int32_t class
 }
 
 // joint: [states][bins][classes] counts of (history state h, next bin x, label y).
-template <typename count_t>
+template <typename count_t, typename XLogXFn = XLogX>
 PYPRUNE_HD double transfer_entropy(const count_t* joint, int64_t states, int32_t bins,
-                                   int32_t classes, bool miller_madow) {
+                                   int32_t classes, bool miller_madow,
+                                   const XLogXFn& xlogx = XLogXFn()) {
   double n = 0, s_hxy = 0, s_h = 0, s_hx = 0, s_hy = 0;
   int64_t m_h = 0, m_hx = 0, m_hy = 0, m_hxy = 0;
   for (int64_t h = 0; h < states; ++h) {
