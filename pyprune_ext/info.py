@@ -360,6 +360,9 @@ class InfoAccumulator:
         """:class:`InfoScores` of the counts so far (TE None when ``history == 0``)."""
         if self.num_neurons and int(self.joint_counts[0].sum()) == 0:
             raise ValueError("the accumulator has no samples yet; call update() first")
+        for name in ("joint_counts", "transition_counts"):
+            if bool((getattr(self, name) < 0).any()):
+                raise ValueError(f"'{name}' has negative counts")
         return _finalize(self.joint_counts, self.transition_counts, base, miller_madow, dtype,
                          self.history > 0)
 

@@ -327,6 +327,15 @@ def test_scores_do_not_change_when_every_count_is_scaled():
         torch.testing.assert_close(getattr(large, name), getattr(small, name), rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("name", ["joint_counts", "transition_counts"])
+def test_accumulator_with_negative_counts_raises(name):
+    acc = pp.InfoAccumulator.from_range(torch.zeros(2), torch.ones(2), 2, 2)
+    acc.update(torch.rand(3, 4, 2), torch.zeros(3, dtype=torch.long))
+    getattr(acc, name).view(-1)[1] = -5
+    with pytest.raises(ValueError, match=f"'{name}' has negative counts"):
+        acc.finalize()
+
+
 def test_forward_hook_on_lstm_feeds_the_accumulator():
     torch.manual_seed(0)
     lstm = torch.nn.LSTM(3, 6, batch_first=True)

@@ -488,7 +488,8 @@ class XLogXTable {
     return table;
   }
   double operator()(double c) const {
-    return c < kSize ? values_[static_cast<int64_t>(c)] : xlogx(c);
+    // A negative count (only in a caller's own tensors) falls to xlogx, which gives 0.
+    return c >= 0.0 && c < kSize ? values_[static_cast<int64_t>(c)] : xlogx(c);
   }
 
  private:
