@@ -8,11 +8,11 @@ def _sum_xlogx(counts, dims):
     return torch.xlogy(c, c).sum(dims)
 
 
-def info_scores_torch(x, labels, num_classes, bins):
-    """MI and TE (history 1, bits) of every neuron with one bincount over all neurons each, the
-    neuron index offset into the bin index."""
+def info_counts_torch(x, labels, num_classes, lo, hi, bins):
+    """Joint [N, B, K] and transition [N, B, B, K] counts (history 1) of equal-width bins over
+    float64 [lo, hi] [N], with one bincount over all neurons each, the neuron index offset into
+    the cell index."""
     s, t, n = x.shape
-    lo, hi = torch.aminmax(x.reshape(-1, n).double(), dim=0)
     width = hi - lo
     scale = torch.where(width > 0, bins / width, torch.zeros_like(width))
     codes = ((x.double() - lo) * scale).clamp_(0, bins - 1).long()
@@ -20,11 +20,17 @@ def info_scores_torch(x, labels, num_classes, bins):
     neuron = torch.arange(n, device=x.device)
     joint_index = neuron * (bins * num_classes) + codes * num_classes + y[..., None]
     joint = torch.bincount(joint_index.reshape(-1), minlength=n * bins * num_classes)
-    joint = joint.view(n, bins, num_classes)
     trans_index = (neuron * (bins * bins * num_classes)
                    + (codes[:, :-1] * bins + codes[:, 1:]) * num_classes + y[:, :-1, None])
     trans = torch.bincount(trans_index.reshape(-1), minlength=n * bins * bins * num_classes)
-    trans = trans.view(n, bins, bins, num_classes)
+    return joint.view(n, bins, num_classes), trans.view(n, bins, bins, num_classes)
+
+
+def info_scores_torch(x, labels, num_classes, bins):
+    """MI and TE (history 1, bits) of every neuron from info_counts_torch over each neuron's range."""
+    s, t, n = x.shape
+    lo, hi = torch.aminmax(x.reshape(-1, n).double(), dim=0)
+    joint, trans = info_counts_torch(x, labels, num_classes, lo, hi, bins)
     total = float(s * t)
     mi = (torch.log(torch.tensor(total, dtype=torch.float64))
           + (_sum_xlogx(joint, (1, 2)) - _sum_xlogx(joint.sum(2), 1) - _sum_xlogx(joint.sum(1), 1)) / total)

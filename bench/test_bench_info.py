@@ -1,4 +1,5 @@
-"""Information scores, MI + TE together (history 1, float32), at the issue's two shapes."""
+"""Information scores, MI + TE together (history 1, float32), at the issue's two shapes, and a
+streaming accumulator's update with one batch."""
 import pytest
 import torch
 
@@ -6,7 +7,7 @@ import pyprune_ext as pp
 from pyprune_ext import reference as ref
 
 from conftest import needs_cuda, run, scaled
-from peers import info_scores_torch
+from peers import info_counts_torch, info_scores_torch
 
 SHAPES = scaled([  # (N, S, T, B, K)
     (128, 2000, 100, 8, 10),
@@ -65,3 +66,41 @@ def test_info_scores_cuda(benchmark, shape, impl):
         scores = run(benchmark, lambda: pp.information_scores(x, y, k, bins=b), cuda=True)
         mi, te = scores.mutual_information, scores.transfer_entropy
     assert len(mi) == n and len(te) == n
+
+
+UPDATE_SHAPES = [  # (N, S, T, B, K): one batch of 64 sequences of 35 steps
+    (256, 64, 35, 8, 10),
+    (1024, 64, 35, 16, 10),
+]
+
+
+@pytest.mark.parametrize("impl", ["reference", "torch", "ours"])
+@pytest.mark.parametrize("shape", UPDATE_SHAPES, ids=lambda s: f"N{s[0]}B{s[3]}")
+def test_accumulator_update(benchmark, shape, impl):
+    n, s, t, b, k = shape
+    g = torch.Generator().manual_seed(1)
+    x = torch.rand(s, t, n, generator=g) * 2 - 1
+    y = torch.randint(0, k, (s, t), generator=g)
+    low, high = torch.full((n,), -1.0), torch.ones(n)
+    acc = pp.InfoAccumulator.from_range(low, high, b, k)
+    benchmark.group = f"info accumulator update N={n} batch S={s} T={t} B={b} K={k}"
+    benchmark.extra_info["bytes"] = x.numel() * 4
+    if impl == "reference":
+        counts = [acc.joint_counts.numpy(), acc.transition_counts.numpy()]
+
+        def update():
+            for total, new in zip(counts, ref.info_counts(x.numpy(), y.numpy(), k,
+                                                          acc.edges.numpy(), True, 1)):
+                total += new
+        run(benchmark, update, slow=True)
+    elif impl == "torch":
+        lo, hi = low.double(), high.double()
+
+        def update():
+            joint, transitions = info_counts_torch(x, y, k, lo, hi, b)
+            acc.joint_counts += joint
+            acc.transition_counts += transitions
+        run(benchmark, update)
+    else:
+        run(benchmark, lambda: acc.update(x, y))
+    assert int(acc.joint_counts[0].sum()) > 0

@@ -14,6 +14,11 @@ TORCH_LIBRARY(pyprune, m) {
   m.def(
       "info_counts(Tensor x, Tensor? labels, Tensor edges, bool uniform, int num_classes, "
       "int history) -> (Tensor, Tensor)");
+  // Adds the counts info_counts would return to joint_counts and transition_counts, in place
+  // (num_classes = joint_counts.size(2)): a streaming accumulator's update.
+  m.def(
+      "info_counts_add_(Tensor(a!) joint_counts, Tensor(b!) transition_counts, Tensor x, "
+      "Tensor? labels, Tensor edges, bool uniform, int history) -> ()");
   // counts -> (entropy [N], mutual information [N], transfer entropy [N]) in float64.
   m.def(
       "info_scores(Tensor joint_counts, Tensor transition_counts, float base, bool miller_madow)"

@@ -32,6 +32,11 @@ def _(x, labels, edges, uniform, num_classes, history):
     return _i64(x, n, bins, num_classes), _i64(x, n, states, bins, num_classes)
 
 
+@torch.library.register_fake("pyprune::info_counts_add_")
+def _(joint_counts, transition_counts, x, labels, edges, uniform, history):
+    return None
+
+
 @torch.library.register_fake("pyprune::info_scores")
 def _(joint_counts, transition_counts, base, miller_madow):
     n = joint_counts.shape[0]

@@ -331,10 +331,8 @@ class InfoAccumulator:
         if x.shape[2] != self.num_neurons:
             raise ValueError(f"'x' has {x.shape[2]} neurons, the accumulator {self.num_neurons}")
         labels = _as_labels(labels, x)
-        joint, transitions = ops.info_counts(x, labels, self.edges, self.uniform, self.num_classes,
-                                             self.history)
-        self.joint_counts += joint
-        self.transition_counts += transitions
+        ops.info_counts_add_(self.joint_counts, self.transition_counts, x, labels, self.edges,
+                             self.uniform, self.history)
         return self
 
     def merge(self, other):

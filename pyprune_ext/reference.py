@@ -71,6 +71,22 @@ def _transitions(codes, labels, history, bins):
     return state, codes[:, history:], labels[:, history - 1:t - 1]
 
 
+def info_counts(x, labels, num_classes, edges, uniform, history):
+    """int64 (joint counts [N, B, K] of (x_t, y_t), transition counts [N, B^history, B, K] of
+    (state, next bin, label at the current step), [N, 0, B, K] when history is 0)."""
+    x, y = _as_sequences(x, labels)
+    codes, bins = bin_values(x, edges, uniform), edges.shape[1] - 1
+    n = codes.shape[2]
+    joint = np.zeros((n, bins, num_classes), dtype=np.int64)
+    transitions = np.zeros((n, bins**history if history else 0, bins, num_classes), dtype=np.int64)
+    for i in range(n):
+        np.add.at(joint[i], (codes[:, :, i].ravel(), y.ravel()), 1)
+        if history:
+            state, nxt, src = _transitions(codes[:, :, i], y, history, bins)
+            np.add.at(transitions[i], (state.ravel(), nxt.ravel(), src.ravel()), 1)
+    return joint, transitions
+
+
 def information_scores(x, labels, num_classes, bins=8, history=1, base=2.0, miller_madow=False,
                        edges=None, uniform=True):
     """(entropy [N], MI [N], TE [N] or None) with the definitions of SPEC section 1.

@@ -163,7 +163,8 @@ def test_local_te_matches_reference_and_averages_to_te(case):
 
 @pytest.mark.parametrize("s, t, n, bins, k, history", [
     (30, 40, 50, 16, 10, 1),  # neuron blocks of 16 and a last block of 2; full cell tiles
-    (200, 50, 13, 5, 3, 2),   # 8 + 5 lanes; many tiles
+    (200, 50, 13, 5, 3, 2),   # 8 + 5 lanes; many tiles; each block's sequences split over tasks
+    (600, 20, 50, 16, 10, 1),  # blocks of 16 whose sequences are split over tasks
     (10, 30, 3, 17, 2, 3),    # 17^4 * 2 cells per neuron: uint32 cell indices
 ])
 def test_counts_match_reference_exactly(device, s, t, n, bins, k, history):
@@ -173,15 +174,9 @@ def test_counts_match_reference_exactly(device, s, t, n, bins, k, history):
     edges = pp.bin_edges(x, bins)
     joint, transitions = ops.info_counts(x.to(device), y.to(device), edges.to(device), True, k,
                                          history)
-    codes = ref.bin_values(x.numpy(), edges.numpy(), True)
-    for i in range(n):
-        want_joint = np.zeros((bins, k), dtype=np.int64)
-        np.add.at(want_joint, (codes[:, :, i].ravel(), y.numpy().ravel()), 1)
-        state, nxt, src = ref._transitions(codes[:, :, i], y.numpy(), history, bins)
-        want = np.zeros((bins**history, bins, k), dtype=np.int64)
-        np.add.at(want, (state.ravel(), nxt.ravel(), src.ravel()), 1)
-        np.testing.assert_array_equal(joint[i].cpu().numpy(), want_joint)
-        np.testing.assert_array_equal(transitions[i].cpu().numpy(), want)
+    want_joint, want = ref.info_counts(x.numpy(), y.numpy(), k, edges.numpy(), True, history)
+    np.testing.assert_array_equal(joint.cpu().numpy(), want_joint)
+    np.testing.assert_array_equal(transitions.cpu().numpy(), want)
 
 
 def assert_bins_as_in_float64(x, edges, device):
@@ -253,10 +248,11 @@ def test_quantile_edges_match_numpy():
     np.testing.assert_allclose(edges.numpy(), want, rtol=1e-12, atol=1e-12)
 
 
-def test_results_identical_for_any_thread_count():
-    x = torch.randn(37, 29, 21)
-    y = uniform_ints((37, 29), 5, 10)
-    perms = torch.stack([torch.randperm(37, generator=torch.Generator().manual_seed(i))
+@pytest.mark.parametrize("sequences", [37, 400])  # 400: the sequences are split over tasks
+def test_results_identical_for_any_thread_count(sequences):
+    x = torch.randn(sequences, 29, 21)
+    y = uniform_ints((sequences, 29), 5, 10)
+    perms = torch.stack([torch.randperm(sequences, generator=torch.Generator().manual_seed(i))
                          for i in range(3)])
     previous = torch.get_num_threads()
     try:
@@ -264,8 +260,10 @@ def test_results_identical_for_any_thread_count():
         for threads in (1, 2, 3):
             torch.set_num_threads(threads)
             counts = ops.info_counts(x, y, pp.bin_edges(x, 6), True, 5, 2)
+            added = tuple(torch.ones_like(c) for c in counts)
+            ops.info_counts_add_(*added, x, y, pp.bin_edges(x, 6), True, 2)
             null = ops.info_permutation_null(x, y, pp.bin_edges(x, 6), True, 5, 1, perms, 2.0, False)
-            results.append(counts + null)
+            results.append(counts + added + null)
     finally:
         torch.set_num_threads(previous)
     for other in results[1:]:
@@ -286,6 +284,45 @@ def test_accumulator_in_batches_equals_one_call(device):
     got = acc.finalize(dtype=torch.float32)
     for a, b in zip(got, whole):
         torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("history", [0, 2])
+def test_counts_add_adds_to_the_counts_in_place(device, history):
+    x = torch.randn(40, 9, 6, device=device)
+    y = torch.randint(0, 3, (40, 9), device=device)
+    edges = pp.bin_edges(x, 4)
+    want = ops.info_counts(x, y, edges, True, 3, history)
+    start = [torch.randint(0, 1000, c.shape, device=device) for c in want]
+    joint, transitions = (c.clone() for c in start)
+    ops.info_counts_add_(joint, transitions, x, y, edges, True, history)
+    assert torch.equal(joint, start[0] + want[0])
+    assert torch.equal(transitions, start[1] + want[1])
+    ops.info_counts_add_(joint, transitions, x, y, edges, True, history)
+    assert torch.equal(transitions, start[1] + 2 * want[1])
+
+
+@pytest.mark.parametrize("bad, error, match", [
+    ("int32", TypeError, "'joint_counts' must be Long"),
+    ("shape", ValueError, r"'transition_counts' must be \[N, B\^history, B, K\] = \[3, 4, 4, 3\]"),
+    ("neurons", ValueError, r"'joint_counts' must be \[N, B, K\] = \[3, 4, K\]"),
+    ("strided", ValueError, "'transition_counts' must be contiguous"),
+])
+def test_counts_add_rejects_bad_count_tensors(bad, error, match):
+    x, y = torch.randn(4, 6, 3), torch.randint(0, 3, (4, 6))
+    edges = pp.bin_edges(x, 4)
+    joint, transitions = ops.info_counts(x, y, edges, True, 3, 1)
+    if bad == "int32":
+        joint = joint.int()
+    elif bad == "shape":
+        transitions = transitions[:, :2].contiguous()
+    elif bad == "neurons":
+        joint = joint[:2].contiguous()
+    elif bad == "strided":
+        transitions = transitions.transpose(2, 3).contiguous().transpose(2, 3)
+    before = [joint.clone(), transitions.clone()]
+    with pytest.raises(error, match=match):
+        ops.info_counts_add_(joint, transitions, x, y, edges, True, 1)
+    assert torch.equal(joint, before[0]) and torch.equal(transitions, before[1])
 
 
 def test_accumulators_merge_and_reject_other_edges():
@@ -419,6 +456,7 @@ def test_opcheck_every_info_op(device):
         (ops.neuron_range.default, (x,)),
         (ops.info_counts.default, (x, y, edges, True, 3, 1)),
         (ops.info_counts.default, (x, None, edges, False, 1, 0)),
+        (ops.info_counts_add_.default, (joint.clone(), transitions.clone(), x, y, edges, True, 1)),
         (ops.info_scores.default, (joint, transitions, 2.0, True)),
         (ops.info_local_te.default, (x, y, edges, True, 3, 2, 2.0)),
         (ops.info_permutation_null.default, (x, y, edges, True, 3, 1, perms, 2.0, False)),

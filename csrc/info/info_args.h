@@ -67,6 +67,32 @@ inline InfoInputs info_inputs(const at::Tensor& x, const c10::optional<at::Tenso
   return in;
 }
 
+// The inputs of an op that adds the counts of x to joint_counts [N, B, K] and transition_counts
+// [N, B^history (0 when history is 0), B, K] in place: int64, contiguous, on x's device.
+inline InfoInputs add_counts_inputs(const at::Tensor& joint, const at::Tensor& transitions,
+                                    const at::Tensor& x, const c10::optional<at::Tensor>& labels,
+                                    const at::Tensor& edges, int64_t history) {
+  check_dtype(joint, at::kLong, "joint_counts");
+  check_dtype(transitions, at::kLong, "transition_counts");
+  check_dim(joint, 3, "joint_counts");
+  check_dim(transitions, 4, "transition_counts");
+  check_same_device(joint, x, "joint_counts", "x");
+  check_same_device(transitions, x, "transition_counts", "x");
+  PYPRUNE_CHECK_VALUE(joint.is_contiguous(), "'joint_counts' must be contiguous");
+  PYPRUNE_CHECK_VALUE(transitions.is_contiguous(), "'transition_counts' must be contiguous");
+  InfoInputs in = info_inputs(x, labels, edges, joint.size(2), history);
+  const InfoShape& shape = in.shape;
+  const int64_t states = history > 0 ? shape.states : 0;
+  PYPRUNE_CHECK_VALUE(joint.size(0) == shape.neurons && joint.size(1) == shape.bins,
+                      "'joint_counts' must be [N, B, K] = [", shape.neurons, ", ", shape.bins,
+                      ", K], got ", joint.sizes());
+  PYPRUNE_CHECK_VALUE(transitions.size(0) == shape.neurons && transitions.size(1) == states &&
+                          transitions.size(2) == shape.bins && transitions.size(3) == shape.classes,
+                      "'transition_counts' must be [N, B^history, B, K] = [", shape.neurons, ", ",
+                      states, ", ", shape.bins, ", ", shape.classes, "], got ", transitions.sizes());
+  return in;
+}
+
 // perms [P, S] int64 with entries in [0, S): sequence s takes the labels of sequence perms[p, s].
 inline void check_perms(const at::Tensor& perms, const InfoShape& shape) {
   check_dtype(perms, at::kLong, "perms");

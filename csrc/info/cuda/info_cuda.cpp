@@ -79,6 +79,16 @@ std::tuple<at::Tensor, at::Tensor> info_counts_cuda(const at::Tensor& x_in,
           transitions.view({shape.neurons, states, shape.bins, shape.classes})};
 }
 
+void info_counts_add_cuda(at::Tensor& joint, at::Tensor& transitions, const at::Tensor& x_in,
+                          const c10::optional<at::Tensor>& labels_in, const at::Tensor& edges_in,
+                          bool uniform, int64_t history) {
+  const c10::cuda::CUDAGuard guard(x_in.device());
+  const InfoInputs in = add_counts_inputs(joint, transitions, x_in, labels_in, edges_in, history);
+  auto [added, side] = count_cuda(in.x, in.labels, in.edges, uniform, in.shape, nullptr);
+  joint.add_(fold_joint(added, side, in.shape));
+  transitions.add_(added.view(transitions.sizes()));
+}
+
 std::tuple<at::Tensor, at::Tensor, at::Tensor> info_scores_cuda(const at::Tensor& joint_in,
                                                                 const at::Tensor& transitions_in,
                                                                 double base, bool miller_madow) {
@@ -169,6 +179,7 @@ std::tuple<at::Tensor, at::Tensor> info_permutation_null_cuda(
 TORCH_LIBRARY_IMPL(pyprune, CUDA, m) {
   m.impl("neuron_range", &neuron_range_cuda);
   m.impl("info_counts", &info_counts_cuda);
+  m.impl("info_counts_add_", &info_counts_add_cuda);
   m.impl("info_scores", &info_scores_cuda);
   m.impl("info_local_te", &info_local_te_cuda);
   m.impl("info_permutation_null", &info_permutation_null_cuda);
