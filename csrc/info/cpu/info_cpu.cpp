@@ -314,8 +314,8 @@ inline void add_counts(const uint32_t* local, int64_t n, int64_t* out, bool atom
 
 // The (x_t, y_t) histogram = the transition histogram summed over next bins and older history,
 // plus the side histogram of the steps no transition starts from.
-template <typename count_t>
-void fold_joint(const InfoShape& shape, const count_t* transitions, count_t* joint) {
+template <typename count_t, typename total_t>
+void fold_joint(const InfoShape& shape, const count_t* transitions, total_t* joint) {
   const int64_t classes = shape.classes, bins = shape.bins;
   for (int64_t h = 0; h < shape.transition_cells() / (bins * classes); ++h) {
     const int64_t current = h % bins;
@@ -363,8 +363,8 @@ void dispatch_cell_type(const InfoShape& shape, F f) {
 }
 
 // Runs the counting pass and adds its counts to t_out (transitions [N][states*B*K]) and j_out
-// (joint (x_t, y_t) [N][B*K]). Each thread folds its transitions into its joint counts before
-// adding them, so the joint counts take only this pass's transitions.
+// (joint (x_t, y_t) [N][B*K]). Local transitions are folded into the joint counts as they are
+// added, so the joint counts take only this pass's transitions.
 template <typename scalar_t, typename cell_t>
 void count_all(const at::Tensor& x, const Labels& labels, const Bins& b, const InfoShape& shape,
                int64_t* t_out, int64_t* j_out) {
@@ -444,7 +444,6 @@ void count_all(const at::Tensor& x, const Labels& labels, const Bins& b, const I
     // counting takes 8). Each thread instead adds every thread's counts for its share of the
     // neurons, which it alone writes.
     const int me = omp_get_thread_num();
-    fold_local();
     last_t[me] = t_local.data();
     last_j[me] = j_local.data();
     last_n0[me] = local_n0;
@@ -456,6 +455,7 @@ void count_all(const at::Tensor& x, const Labels& labels, const Bins& b, const I
         if (last_n0[other] < 0 || w < 0 || w >= plan.width) continue;
         for (int64_t i = 0; i < tcells; ++i) t_out[n * tcells + i] += last_t[other][w * tcells + i];
         for (int64_t i = 0; i < jcells; ++i) j_out[n * jcells + i] += last_j[other][w * jcells + i];
+        if (shape.history > 0) fold_joint(shape, last_t[other] + w * tcells, j_out + n * jcells);
       }
     }
   }
