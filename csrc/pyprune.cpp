@@ -15,7 +15,8 @@ TORCH_LIBRARY(pyprune, m) {
       "info_counts(Tensor x, Tensor? labels, Tensor edges, bool uniform, int num_classes, "
       "int history) -> (Tensor, Tensor)");
   // Adds the counts info_counts would return to joint_counts and transition_counts, in place
-  // (num_classes = joint_counts.size(2)): a streaming accumulator's update.
+  // (num_classes = joint_counts.size(2)): a streaming accumulator's update. On bad input it
+  // raises and leaves both as they were.
   m.def(
       "info_counts_add_(Tensor(a!) joint_counts, Tensor(b!) transition_counts, Tensor x, "
       "Tensor? labels, Tensor edges, bool uniform, int history) -> ()");

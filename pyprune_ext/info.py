@@ -325,7 +325,11 @@ class InfoAccumulator:
         return self.edges.shape[0]
 
     def update(self, x, labels=None):
-        """Counts one batch ``x`` ``[S, T, N]`` with labels ``[S, T]`` or ``[S]``; returns self."""
+        """Counts one batch ``x`` ``[S, T, N]`` with labels ``[S, T]`` or ``[S]``; returns self.
+
+        A batch with NaN/Inf or labels outside ``[0, num_classes)`` raises ValueError and leaves
+        the counts as they were.
+        """
         x = _as_sequences(x, need_steps=self.history > 0)
         check_same_device(x, "x", self.edges, "edges")
         if x.shape[2] != self.num_neurons:

@@ -524,8 +524,23 @@ def test_nan_and_inf_raise_also_with_given_edges_and_in_the_accumulator(value, d
     with pytest.raises(ValueError, match="'x' contains NaN"):
         pp.mutual_information(x, torch.zeros(4, dtype=torch.long), 2, edges=torch.tensor([-1.0, 0, 1]))
     acc = pp.InfoAccumulator.from_range(torch.zeros(40), torch.ones(40), 2, 2)
+    acc.update(torch.rand(5, 6, 40, dtype=dtype), uniform_ints((5,), 2, 3))
+    before = acc.joint_counts.clone(), acc.transition_counts.clone()
     with pytest.raises(ValueError, match="'x' contains NaN"):
         acc.update(x, torch.zeros(4, dtype=torch.long))
+    # the counts of the rows before and after the bad value were taken back
+    assert torch.equal(acc.joint_counts, before[0]) and torch.equal(acc.transition_counts, before[1])
+
+
+def test_failed_counts_add_leaves_the_counts_as_they_were():
+    x, y = torch.randn(300, 20, 50), uniform_ints((300, 20), 3, 4)
+    edges = pp.bin_edges(x, 16)
+    joint, transitions = ops.info_counts(x, y, edges, True, 3, 1)
+    before = joint.clone(), transitions.clone()
+    y[150, 7] = 3
+    with pytest.raises(ValueError, match="'labels' must lie in"):
+        ops.info_counts_add_(joint, transitions, x, y, edges, True, 1)
+    assert torch.equal(joint, before[0]) and torch.equal(transitions, before[1])
 
 
 @pytest.mark.parametrize("bad, error, match", [

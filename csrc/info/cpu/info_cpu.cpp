@@ -672,7 +672,21 @@ void info_counts_add_cpu(at::Tensor& joint, at::Tensor& transitions, const at::T
                          const c10::optional<at::Tensor>& labels_in, const at::Tensor& edges_in,
                          bool uniform, int64_t history) {
   const InfoInputs in = add_counts_inputs(joint, transitions, x_in, labels_in, edges_in, history);
-  add_counts_cpu(in, uniform, joint, transitions);
+  try {
+    add_counts_cpu(in, uniform, joint, transitions);
+  } catch (const c10::Error&) {
+    // Bad input (NaN/Inf, a label out of range) is found while counting and raised after every
+    // count was added. Counting is deterministic, so the same input counted again from zero is
+    // exactly what was added: taking it back leaves the counts as they were before the call.
+    at::Tensor added_joint = at::zeros_like(joint), added_transitions = at::zeros_like(transitions);
+    try {
+      add_counts_cpu(in, uniform, added_joint, added_transitions);
+    } catch (const c10::Error&) {
+    }
+    joint.sub_(added_joint);
+    transitions.sub_(added_transitions);
+    throw;
+  }
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> info_scores_cpu(const at::Tensor& joint_in,
