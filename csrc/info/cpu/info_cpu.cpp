@@ -299,7 +299,7 @@ void count_rows(const InfoShape& shape, int64_t s0, int64_t s1, int64_t width, c
   count_tile(tile, filled, width, tcells, transitions);
 }
 
-// out[i] += local[i] for i < n; atomic: other threads may add to out at the same time.
+// out[i] += local[i] for i < n; atomic where other threads may add to out at the same time.
 inline void add_counts(const uint32_t* local, int64_t n, int64_t* out, bool atomic) {
   if (!atomic) {
     for (int64_t i = 0; i < n; ++i) out[i] += local[i];
@@ -453,8 +453,8 @@ void count_all(const at::Tensor& x, const Labels& labels, const Bins& b, const I
       for (int other = 0; other < team; ++other) {
         const int64_t w = n - last_n0[other];
         if (last_n0[other] < 0 || w < 0 || w >= plan.width) continue;
-        for (int64_t i = 0; i < tcells; ++i) t_out[n * tcells + i] += last_t[other][w * tcells + i];
-        for (int64_t i = 0; i < jcells; ++i) j_out[n * jcells + i] += last_j[other][w * jcells + i];
+        add_counts(last_t[other] + w * tcells, tcells, t_out + n * tcells, false);
+        add_counts(last_j[other] + w * jcells, jcells, j_out + n * jcells, false);
         if (shape.history > 0) fold_joint(shape, last_t[other] + w * tcells, j_out + n * jcells);
       }
     }
