@@ -52,13 +52,13 @@ def _as_sequences(x, labels):
     return x, y
 
 
-def _binned_sequences(x, labels, bins, edges, uniform):
-    """(bin codes [S, T, N], labels [S, T], B): equal-width bins over each neuron's range unless
-    edges are given."""
+def _sequences_and_edges(x, labels, bins, edges, uniform):
+    """(x [S, T, N] float64, labels [S, T], edges [N, B+1], uniform): equal-width bins over each
+    neuron's range unless edges are given."""
     x, y = _as_sequences(x, labels)
     if edges is None:
         edges, uniform = uniform_edges(x.reshape(-1, x.shape[2]), bins), True
-    return bin_values(x, edges, uniform), y, edges.shape[1] - 1
+    return x, y, edges, uniform
 
 
 def _transitions(codes, labels, history, bins):
@@ -93,16 +93,14 @@ def information_scores(x, labels, num_classes, bins=8, history=1, base=2.0, mill
 
     x [S, T, N] or [M, N]; labels [S, T], [S] or None; edges [N, B+1] (default: equal-width).
     """
-    codes, y, bins = _binned_sequences(x, labels, bins, edges, uniform)
-    s, t, n = codes.shape
-    k = num_classes
+    x, y, edges, uniform = _sequences_and_edges(x, labels, bins, edges, uniform)
+    s, t, n = x.shape
+    joint, transitions = info_counts(x, y, num_classes, edges, uniform, history if t > history else 0)
     h_out, mi_out, te_out = np.zeros(n), np.zeros(n), np.zeros(n)
     unit = 1.0 / np.log(base)
     for i in range(n):
-        c = codes[:, :, i]
         # Entropy and MI from every (x_t, y_t).
-        pxy = np.zeros((bins, k))
-        np.add.at(pxy, (c.ravel(), y.ravel()), 1)
+        pxy = joint[i].astype(np.float64)
         total = pxy.sum()
         pxy /= total
         px, py = pxy.sum(1), pxy.sum(0)
@@ -114,9 +112,7 @@ def information_scores(x, labels, num_classes, bins=8, history=1, base=2.0, mill
         h_out[i], mi_out[i] = h * unit, mi * unit
         if history == 0 or t <= history:
             continue
-        state, nxt, src = _transitions(c, y, history, bins)
-        p = np.zeros((bins**history, bins, k))
-        np.add.at(p, (state.ravel(), nxt.ravel(), src.ravel()), 1)
+        p = transitions[i].astype(np.float64)
         total = p.sum()
         p /= total
         p_hy = p.sum(axis=1, keepdims=True)     # p(h, y)
@@ -134,14 +130,14 @@ def information_scores(x, labels, num_classes, bins=8, history=1, base=2.0, mill
 def local_transfer_entropy(x, labels, num_classes, bins=8, history=1, base=2.0, edges=None,
                            uniform=True):
     """Pointwise TE of every transition: [S, T - history, N]."""
-    codes, y, bins = _binned_sequences(x, labels, bins, edges, uniform)
+    x, y, edges, uniform = _sequences_and_edges(x, labels, bins, edges, uniform)
+    codes, bins = bin_values(x, edges, uniform), edges.shape[1] - 1
     s, t, n = codes.shape
+    transitions = info_counts(x, y, num_classes, edges, uniform, history)[1]
     out = np.zeros((s, t - history, n))
     for i in range(n):
-        c = codes[:, :, i]
-        state, nxt, src = _transitions(c, y, history, bins)
-        p = np.zeros((bins**history, bins, num_classes))
-        np.add.at(p, (state, nxt, src), 1)
+        state, nxt, src = _transitions(codes[:, :, i], y, history, bins)
+        p = transitions[i].astype(np.float64)
         p_h, p_hx, p_hy = p.sum(axis=(1, 2)), p.sum(axis=2), p.sum(axis=1)
         cond_full = p[state, nxt, src] / p_hy[state, src]
         cond_own = p_hx[state, nxt] / p_h[state]
