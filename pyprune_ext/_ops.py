@@ -6,9 +6,34 @@ wrappers call `ops.<name>` and nothing here imports from above.
 """
 import torch
 
-from . import _C  # noqa: F401  (importing runs the C++ op registrations)
+from . import _C  # importing runs the C++ op registrations
 
 ops = torch.ops.pyprune
+
+
+def cpu_capability():
+    """The instruction-set level of the CPU kernels in use: ``"default"``, ``"avx2"`` or ``"avx512"``.
+
+    The best level this CPU supports, unless the environment variable ``PYPRUNE_CPU_CAPABILITY``
+    (read once, like ATen's ``ATEN_CPU_CAPABILITY``) or :func:`set_cpu_capability` chose another.
+    """
+    return _C.cpu_capability()
+
+
+def supported_cpu_capabilities():
+    """The levels this build has and this CPU runs, lowest first (``["default"]`` off x86-64)."""
+    return _C.supported_cpu_capabilities()
+
+
+def set_cpu_capability(name):
+    """Runs the CPU kernels of level ``name`` from now on, in every thread (for tests and
+    benchmarks). Raises ``RuntimeError`` for a level this CPU or this build lacks."""
+    _C.set_cpu_capability(name)
+
+
+# Resolve the level at import, so that a PYPRUNE_CPU_CAPABILITY this CPU cannot run fails here,
+# with its reason, rather than at the first op.
+cpu_capability()
 
 
 def _f64(like, *shape):

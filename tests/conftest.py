@@ -2,6 +2,8 @@ import pytest
 import torch
 from hypothesis import settings
 
+import pyprune_ext as pp
+
 # Reproducible property tests: the same examples on every run and machine, no per-example deadline
 # (the first call of an op pays for thread start-up).
 settings.register_profile("pyprune", derandomize=True, deadline=None, max_examples=40,
@@ -14,3 +16,17 @@ DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 @pytest.fixture(params=DEVICES)
 def device(request):
     return request.param
+
+
+# Every instruction-set level of the CPU kernels that this machine runs (default, avx2, avx512).
+CPU_LEVELS = pp.supported_cpu_capabilities()
+
+
+@pytest.fixture(params=CPU_LEVELS, ids=lambda level: f"cpu-{level}")
+def cpu_level(request):
+    """Runs the test with the CPU kernels of one level (the op test modules use it for every
+    test), then goes back to the level that was in use."""
+    before = pp.cpu_capability()
+    pp.set_cpu_capability(request.param)
+    yield request.param
+    pp.set_cpu_capability(before)

@@ -15,6 +15,9 @@ from pyprune_ext import reference as ref
 
 from conftest import DEVICES
 
+# every test of this module runs once per CPU kernel level this machine supports
+pytestmark = pytest.mark.usefixtures("cpu_level")
+
 LOG2 = math.log(2)
 
 

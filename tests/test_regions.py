@@ -12,6 +12,9 @@ from pyprune_ext import reference as ref
 
 from conftest import DEVICES
 
+# every test of this module runs once per CPU kernel level this machine supports
+pytestmark = pytest.mark.usefixtures("cpu_level")
+
 
 def spiral(n):
     m = np.zeros((n, n), dtype=bool)

@@ -12,6 +12,9 @@ from pyprune_ext.data import mnist_subset
 
 from conftest import DEVICES
 
+# every test of this module runs once per CPU kernel level this machine supports
+pytestmark = pytest.mark.usefixtures("cpu_level")
+
 
 def dense_reference(layer, x):
     return x @ layer.dense_weight().T + (layer.bias if layer.bias is not None else 0)

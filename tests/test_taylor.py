@@ -13,6 +13,9 @@ from pyprune_ext import reference as ref
 
 from conftest import DEVICES
 
+# every test of this module runs once per CPU kernel level this machine supports
+pytestmark = pytest.mark.usefixtures("cpu_level")
+
 
 @st.composite
 def feature_maps(draw):

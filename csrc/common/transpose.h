@@ -12,9 +12,13 @@
 #include <immintrin.h>
 #endif
 
+#include "common/cpu_dispatch.h"
 #include "common/parallel.h"
 
+// Compiled into each level's copy of the kernels that include it, so it lives in that level's
+// namespace: a copy built for AVX2 never stands in for the baseline one at link time.
 namespace pyprune {
+namespace PYPRUNE_CPU_LEVEL {
 
 #if defined(__AVX2__)
 // dst[c * dst_ld + r] = src[r * src_ld + c] for an 8x8 float tile, in registers.
@@ -85,4 +89,5 @@ void transpose_serial(const scalar_t* src, int64_t rows, int64_t cols, int64_t r
                       std::min(rows, r0 + kTransposeRows), c0, std::min(cols, c0 + kTransposeCols));
 }
 
+}  // namespace PYPRUNE_CPU_LEVEL
 }  // namespace pyprune

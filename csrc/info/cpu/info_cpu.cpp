@@ -19,6 +19,7 @@
 #include <immintrin.h>
 #endif
 
+#include "common/cpu_dispatch.h"
 #include "common/binning.h"
 #include "common/checks.h"
 #include "common/parallel.h"
@@ -27,6 +28,10 @@
 #include "info/info_shape.h"
 
 namespace pyprune {
+namespace PYPRUNE_CPU_LEVEL {
+
+#include "cpu/cpu_kernels.h"
+
 namespace {
 
 constexpr int64_t kLocalHistogramBytes = 192 * 1024;
@@ -623,6 +628,8 @@ bool range_pass(const at::Tensor& x, int64_t rows, int64_t n, at::Tensor& lo, at
   return bad;
 }
 
+}  // namespace
+
 // Per-neuron (last dim) min and max in float64, raising on NaN/Inf: one pass.
 std::tuple<at::Tensor, at::Tensor> neuron_range_cpu(const at::Tensor& x_in) {
   check_float(x_in, "x");
@@ -798,15 +805,5 @@ std::tuple<at::Tensor, at::Tensor> info_permutation_null_cpu(
   return {mi_null, te_null};
 }
 
-}  // namespace
-
-TORCH_LIBRARY_IMPL(pyprune, CPU, m) {
-  m.impl("neuron_range", &neuron_range_cpu);
-  m.impl("info_counts", &info_counts_cpu);
-  m.impl("info_counts_add_", &info_counts_add_cpu);
-  m.impl("info_scores", &info_scores_cpu);
-  m.impl("info_local_te", &info_local_te_cpu);
-  m.impl("info_permutation_null", &info_permutation_null_cpu);
-}
-
+}  // namespace PYPRUNE_CPU_LEVEL
 }  // namespace pyprune

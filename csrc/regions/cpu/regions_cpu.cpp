@@ -25,6 +25,7 @@
 #include <numeric>
 #include <vector>
 
+#include "common/cpu_dispatch.h"
 #include "common/binning.h"
 #include "common/checks.h"
 #include "common/parallel.h"
@@ -35,6 +36,10 @@
 #endif
 
 namespace pyprune {
+namespace PYPRUNE_CPU_LEVEL {
+
+#include "cpu/cpu_kernels.h"
+
 namespace {
 
 constexpr int kWordBits = 64;
@@ -412,6 +417,8 @@ void label_all(const at::Tensor& mask, const scalar_t* weights, bool eight, at::
   }
 }
 
+}  // namespace
+
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> label_regions_cpu(
     const at::Tensor& mask_in, const c10::optional<at::Tensor>& weights_in, int64_t connectivity) {
   check_label_args(mask_in, weights_in, connectivity);
@@ -432,8 +439,5 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> label_reg
   return {labels, counts, sizes, sums, means};
 }
 
-}  // namespace
-
-TORCH_LIBRARY_IMPL(pyprune, CPU, m) { m.impl("label_regions", &label_regions_cpu); }
-
+}  // namespace PYPRUNE_CPU_LEVEL
 }  // namespace pyprune

@@ -18,12 +18,17 @@
 
 #include <omp.h>
 
+#include "common/cpu_dispatch.h"
 #include "common/parallel.h"
 #include "common/scratch.h"
 #include "common/transpose.h"
 #include "sparse/sparse_args.h"
 
 namespace pyprune {
+namespace PYPRUNE_CPU_LEVEL {
+
+#include "cpu/cpu_kernels.h"
+
 namespace {
 
 // SIMD vector bytes: a zmm register where AVX-512 is there, else a ymm one.
@@ -384,6 +389,8 @@ void outer_at_mask(int64_t rows, const at::Tensor& grad_y, const at::Tensor& x, 
     for (int32_t j = ptr[r]; j < ptr[r + 1]; ++j) dw[j] = dy[r] * xc[idx[j]];
 }
 
+}  // namespace
+
 at::Tensor sparse_linear_cpu(const at::Tensor& x, const at::Tensor& values,
                              const c10::optional<at::Tensor>& bias, const at::Tensor& row_ptr,
                              const at::Tensor& col_idx, const at::Tensor& t_ptr,
@@ -434,11 +441,5 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> sparse_linear_backward_cpu(
   return {dx, dw, db};
 }
 
-}  // namespace
-
-TORCH_LIBRARY_IMPL(pyprune, CPU, m) {
-  m.impl("sparse_linear", &sparse_linear_cpu);
-  m.impl("sparse_linear_backward", &sparse_linear_backward_cpu);
-}
-
+}  // namespace PYPRUNE_CPU_LEVEL
 }  // namespace pyprune

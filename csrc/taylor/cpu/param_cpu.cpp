@@ -14,11 +14,16 @@
 #include <cstring>
 #include <vector>
 
+#include "common/cpu_dispatch.h"
 #include "common/checks.h"
 #include "common/parallel.h"
 #include "taylor/taylor_args.h"
 
 namespace pyprune {
+namespace PYPRUNE_CPU_LEVEL {
+
+#include "cpu/cpu_kernels.h"
+
 namespace {
 
 constexpr int64_t kChunk = 1 << 16;
@@ -58,7 +63,6 @@ std::vector<Chunk> make_chunks(const std::vector<at::Tensor>& thetas) {
       chunks.push_back({t, b, std::min(thetas[t].numel(), b + kChunk)});
   return chunks;
 }
-
 
 template <typename scalar_t>
 std::vector<at::Tensor> topk_masks(const std::vector<at::Tensor>& thetas,
@@ -155,6 +159,8 @@ std::vector<at::Tensor> topk_masks(const std::vector<at::Tensor>& thetas,
   return masks;
 }
 
+}  // namespace
+
 at::Tensor param_scores_cpu(const at::Tensor& theta_in, const at::Tensor& grad_in, double alpha) {
   check_params({theta_in}, {grad_in});
   PYPRUNE_CHECK_VALUE(std::isfinite(alpha) && alpha >= 0, "'alpha' must be finite and >= 0, got ", alpha);
@@ -189,11 +195,5 @@ std::vector<at::Tensor> global_topk_masks_cpu(at::TensorList thetas_in, at::Tens
   return masks;
 }
 
-}  // namespace
-
-TORCH_LIBRARY_IMPL(pyprune, CPU, m) {
-  m.impl("param_scores", &param_scores_cpu);
-  m.impl("global_topk_masks", &global_topk_masks_cpu);
-}
-
+}  // namespace PYPRUNE_CPU_LEVEL
 }  // namespace pyprune

@@ -12,11 +12,16 @@
 
 #include <vector>
 
+#include "common/cpu_dispatch.h"
 #include "common/checks.h"
 #include "common/parallel.h"
 #include "taylor/taylor_args.h"
 
 namespace pyprune {
+namespace PYPRUNE_CPU_LEVEL {
+
+#include "cpu/cpu_kernels.h"
+
 namespace {
 
 constexpr int64_t kFlush = 32;
@@ -94,8 +99,6 @@ void dispatch_pass(const at::Tensor& x, const at::Tensor& g, const double* gbar,
 
 }  // namespace
 
-namespace {
-
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>
 taylor_channel_stats_cpu(const at::Tensor& x_in, const at::Tensor& g_in,
                          const c10::optional<at::Tensor>& gbar_in, bool with_means) {
@@ -114,8 +117,6 @@ taylor_channel_stats_cpu(const at::Tensor& x_in, const at::Tensor& g_in,
   return {out[0], out[1], out[2], out[3], out[4], out[5]};
 }
 
-}  // namespace
 
-TORCH_LIBRARY_IMPL(pyprune, CPU, m) { m.impl("taylor_channel_stats", &taylor_channel_stats_cpu); }
-
+}  // namespace PYPRUNE_CPU_LEVEL
 }  // namespace pyprune
