@@ -8,12 +8,29 @@ import time
 import pytest
 import torch
 
+import pyprune_ext as pp
+
 # PYPRUNE_BENCH_QUICK=1 (the CI smoke run) divides the big dimension of every shape by 50.
 QUICK = os.getenv("PYPRUNE_BENCH_QUICK") == "1"
 CUDA_CALLS = 20  # calls per timed round on a GPU: one synchronize per round, not per call
 MIN_ROUND_S = 2e-3  # a CPU round repeats a fast call until it lasts about this long
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+# Our op under the best CPU level ("ours") and, where the CPU has AVX-512, forced to AVX2
+# ("ours avx2"): the same run shows what an AVX2-only machine of this microarchitecture would get.
+OURS = ["ours"] + [f"ours {level}" for level in pp.supported_cpu_capabilities()[1:-1]]
+
+
+@pytest.fixture(autouse=True)
+def _cpu_level_of_row(request):
+    """An "ours <level>" row runs with that CPU level; every other row with the best one."""
+    impl = getattr(getattr(request.node, "callspec", None), "params", {}).get("impl", "")
+    before = pp.cpu_capability()
+    pp.set_cpu_capability(impl.split(" ")[1] if impl in OURS[1:] else pp.supported_cpu_capabilities()[-1])
+    yield
+    pp.set_cpu_capability(before)
 
 
 def scaled(shapes, axis):

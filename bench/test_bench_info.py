@@ -6,8 +6,8 @@ import torch
 import pyprune_ext as pp
 from pyprune_ext import reference as ref
 
-from conftest import needs_cuda, run, scaled
-from peers import info_counts_torch, info_scores_torch
+from conftest import OURS, needs_cuda, run, scaled
+from peers import info_counts_torch, info_counts_torch_chunked, info_scores_pyinform, info_scores_torch
 
 SHAPES = scaled([  # (N, S, T, B, K)
     (128, 2000, 100, 8, 10),
@@ -33,7 +33,7 @@ def group(shape):
     return f"info MI+TE N={n} S={s} T={t} B={b} K={k} ({s * t * n * 4 / 2**20:.0f} MiB)"
 
 
-@pytest.mark.parametrize("impl", ["reference", "torch", "ours"])
+@pytest.mark.parametrize("impl", ["reference", "pyinform", "torch one bincount", "torch chunked", *OURS])
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: f"N{s[0]}")
 def test_info_scores(benchmark, shape, impl):
     n, s, t, b, k = shape
@@ -44,7 +44,12 @@ def test_info_scores(benchmark, shape, impl):
         result = run(benchmark, lambda: ref.information_scores(x.numpy(), y.numpy(), k, bins=b),
                      slow=True)
         mi, te = result[1], result[2]
-    elif impl == "torch":
+    elif impl == "pyinform":
+        pytest.importorskip("pyinform")
+        mi, te = run(benchmark, info_scores_pyinform, x, y, k, b, slow=True)
+    elif impl == "torch one bincount":
+        mi, te = run(benchmark, info_scores_torch, x, y, k, b, info_counts_torch)
+    elif impl == "torch chunked":
         mi, te = run(benchmark, info_scores_torch, x, y, k, b)
     else:
         scores = run(benchmark, lambda: pp.information_scores(x, y, k, bins=b))
@@ -74,7 +79,7 @@ UPDATE_SHAPES = [  # (N, S, T, B, K): one batch of 64 sequences of 35 steps
 ]
 
 
-@pytest.mark.parametrize("impl", ["reference", "torch", "ours"])
+@pytest.mark.parametrize("impl", ["reference", "torch", *OURS])
 @pytest.mark.parametrize("shape", UPDATE_SHAPES, ids=lambda s: f"N{s[0]}B{s[3]}")
 def test_accumulator_update(benchmark, shape, impl):
     n, s, t, b, k = shape

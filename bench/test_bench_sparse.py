@@ -9,7 +9,7 @@ import torch
 
 import pyprune_ext as pp
 
-from conftest import needs_cuda, run, scaled
+from conftest import OURS, needs_cuda, run, scaled
 from peers import CsrLinear
 
 SHAPES = scaled([(100, 784, 500), (1024, 784, 500), (256, 4096, 4096), (1, 4096, 4096)], axis=0)
@@ -38,7 +38,7 @@ def label(shape):
     return f"(batch {batch}, in {n}, out {m})"
 
 
-@pytest.mark.parametrize("impl", ["dense", "torch.sparse CSR", "scipy CSR", "ours"])
+@pytest.mark.parametrize("impl", ["dense", "torch.sparse CSR", "scipy CSR", *OURS])
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
 def test_forward(benchmark, shape, impl):
     layer, weight, x, grad, csr = setup(shape)
@@ -59,7 +59,7 @@ def test_forward(benchmark, shape, impl):
     assert y.shape == (shape[0], shape[2])
 
 
-@pytest.mark.parametrize("impl", ["dense", "torch.sparse CSR", "ours"])
+@pytest.mark.parametrize("impl", ["dense", "torch.sparse CSR", *OURS])
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
 def test_training_step(benchmark, shape, impl):
     layer, weight, x, grad, csr = setup(shape)

@@ -6,8 +6,8 @@ import torch
 import pyprune_ext as pp
 from pyprune_ext import reference as ref
 
-from conftest import QUICK, needs_cuda, run, scaled
-from peers import channel_scores_torch, topk_masks_torch
+from conftest import OURS, QUICK, needs_cuda, run, scaled
+from peers import channel_scores_torch, channel_scores_torch_chunked, topk_masks_torch
 
 FEATURE_SHAPES = scaled([(128, 64, 32, 32), (256, 256, 16, 16), (64, 128, 56, 56)], axis=0)
 _cache = {}
@@ -24,7 +24,7 @@ def feature_data(shape):
     return _cache[shape]
 
 
-@pytest.mark.parametrize("impl", ["reference", "torch", "ours"])
+@pytest.mark.parametrize("impl", ["reference", "torch bmm", "torch chunked", *OURS])
 @pytest.mark.parametrize("shape", FEATURE_SHAPES, ids=lambda s: "x".join(map(str, s)))
 def test_channel_scores(benchmark, shape, impl):
     x, g, gbar = feature_data(shape)
@@ -32,8 +32,10 @@ def test_channel_scores(benchmark, shape, impl):
     benchmark.extra_info["bytes"] = 2 * x.numel() * 4
     if impl == "reference":
         out = run(benchmark, lambda: ref.channel_scores(x.numpy(), g.numpy(), gbar.numpy()), slow=True)
-    elif impl == "torch":
+    elif impl == "torch bmm":
         out = run(benchmark, channel_scores_torch, x, g, gbar)
+    elif impl == "torch chunked":
+        out = run(benchmark, channel_scores_torch_chunked, x, g, gbar)
     else:
         out = run(benchmark, lambda: pp.channel_scores(x, g, pp.CRITERIA, gbar=gbar))
     assert len(out) == 7
@@ -52,14 +54,14 @@ def param_data():
     return _params["p"], _params["g"]
 
 
-@pytest.mark.parametrize("impl", ["torch.topk", "torch.kthvalue", "ours"])
+@pytest.mark.parametrize("impl", ["torch.topk", "torch.kthvalue", *OURS])
 def test_global_topk(benchmark, impl):
     params, grads = param_data()
     benchmark.group = f"single-shot scores + global top-k, {TOTAL / 1e6:.0f}M params, sparsity 0.9"
     benchmark.extra_info["bytes"] = 2 * TOTAL * 4
     # extra memory beyond the bool masks: our 2048-bin histograms vs the concatenated scores
     # (+ topk's values and int64 indices of the kept 10%)
-    if impl == "ours":
+    if impl.startswith("ours"):
         benchmark.extra_info["extra_bytes"] = 2048 * 8 * torch.get_num_threads()
         masks = run(benchmark, lambda: pp.global_topk_masks(params, grads, sparsity=0.9, alpha=0.01))
     else:

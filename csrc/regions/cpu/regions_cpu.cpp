@@ -31,7 +31,7 @@
 #include "common/parallel.h"
 #include "regions/regions_args.h"
 
-#if defined(__AVX512BW__) || defined(__AVX512VPOPCNTDQ__)
+#if defined(__AVX2__)
 #include <immintrin.h>
 #endif
 
@@ -55,6 +55,12 @@ inline uint64_t pack_word(const bool* row, int64_t width) {
 #else
   uint64_t bits = 0;
   int64_t i = 0;
+#if defined(__AVX2__)
+  for (; i + 32 <= width; i += 32) {  // bools are 0/1: shifted to the sign bit, one movemask
+    const __m256i bytes = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + i));
+    bits |= static_cast<uint64_t>(static_cast<uint32_t>(_mm256_movemask_epi8(_mm256_slli_epi16(bytes, 7)))) << i;
+  }
+#endif
   for (; i + 8 <= width; i += 8) {
     uint64_t bytes;
     std::memcpy(&bytes, row + i, 8);
@@ -230,6 +236,32 @@ inline __m512i set_bits_through_lane(uint32_t bits) {
                                                 0xff, 0x7f, 0x3f, 0x1f, 0xf, 0x7, 0x3, 0x1);
   return _mm512_popcnt_epi32(_mm512_and_si512(_mm512_set1_epi32(static_cast<int>(bits)), through_lane));
 }
+#elif defined(__AVX2__)
+// Byte j of entry b: the set bits among bits 0..j of the byte b (AVX2 has no vector popcount).
+struct PrefixCounts {
+  uint64_t entry[256];
+  constexpr PrefixCounts() : entry() {
+    for (int b = 0; b < 256; ++b) {
+      int count = 0;
+      for (int j = 0; j < 8; ++j) {
+        count += b >> j & 1;
+        entry[b] |= static_cast<uint64_t>(count) << (8 * j);
+      }
+    }
+  }
+};
+constexpr PrefixCounts kPrefixCounts;
+
+// Lane j: the set bits among bits 0..j of the 8-bit `bits`.
+inline __m256i set_bits_through_lane(uint32_t bits) {
+  return _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<int64_t>(kPrefixCounts.entry[bits & 0xff])));
+}
+
+// Lane j all ones when bit j of the 8-bit `bits` is set.
+inline __m256i lanes_of_bits(uint32_t bits) {
+  const __m256i bit = _mm256_set_epi32(128, 64, 32, 16, 8, 4, 2, 1);
+  return _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32(static_cast<int>(bits)), bit), bit);
+}
 #endif
 
 // Writes the labels of up to 64 pixels whose set bits are `bits`: the pixel at bit c belongs to
@@ -247,6 +279,23 @@ inline void write_labels(uint64_t bits, uint64_t starts, const int32_t* table, i
     _mm512_mask_storeu_epi32(out + 16 * g, static_cast<__mmask16>(through(std::min(n - 16 * g, 16) - 1)), group);
     before += __builtin_popcount(group_starts);
   }
+#elif defined(__AVX2__)
+  int before = 0;  // starts in the earlier groups of 8 pixels
+  int g = 0;
+  for (; g * 8 + 8 <= n; ++g) {
+    const uint32_t group_starts = starts >> (8 * g) & 0xff;
+    const __m256i count = set_bits_through_lane(group_starts);
+    // a group touches at most 9 runs: the one running in from the left and 8 starting in it
+    const int32_t* runs = table + before;
+    const __m256i first8 = _mm256_permutevar8x32_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(runs)), count);
+    const __m256i ninth = _mm256_cmpeq_epi32(count, _mm256_set1_epi32(8));
+    const __m256i group = _mm256_blendv_epi8(first8, _mm256_set1_epi32(runs[8]), ninth);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 8 * g),
+                        _mm256_and_si256(group, lanes_of_bits(static_cast<uint32_t>(bits >> (8 * g)) & 0xff)));
+    before += __builtin_popcount(group_starts);
+  }
+  for (int c = 8 * g; c < n; ++c)
+    out[c] = table[__builtin_popcountll(starts & through(c))] & -static_cast<int32_t>(bits >> c & 1);
 #else
   for (int c = 0; c < n; ++c)
     out[c] = table[__builtin_popcountll(starts & through(c))] & -static_cast<int32_t>(bits >> c & 1);
@@ -264,6 +313,16 @@ inline int32_t number_roots(const int32_t* parent, int32_t runs, int32_t* label)
         valid, _mm512_maskz_loadu_epi32(valid, parent + i), _mm512_add_epi32(lanes, _mm512_set1_epi32(i)));
     const __m512i roots_through = _mm512_add_epi32(set_bits_through_lane(root), _mm512_set1_epi32(roots));
     _mm512_mask_storeu_epi32(label + i, valid, roots_through);
+    roots += __builtin_popcount(root);
+  }
+#elif defined(__AVX2__)
+  const __m256i lanes = _mm256_set_epi32(7, 6, 5, 4, 3, 2, 1, 0);
+  for (; i + 8 <= runs; i += 8) {
+    const __m256i is_root = _mm256_cmpeq_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(parent + i)),
+                                               _mm256_add_epi32(lanes, _mm256_set1_epi32(i)));
+    const auto root = static_cast<uint32_t>(_mm256_movemask_ps(_mm256_castsi256_ps(is_root)));
+    const __m256i roots_through = _mm256_add_epi32(set_bits_through_lane(root), _mm256_set1_epi32(roots));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(label + i), roots_through);
     roots += __builtin_popcount(root);
   }
 #endif
