@@ -36,7 +36,7 @@ TORCH_LIBRARY(pyprune, m) {
       "int history, float base) -> Tensor");
   // MI and TE [P, N] with the labels of sequence perms[p, s] given to sequence s.
   m.def(
-      "info_permutation_null(Tensor x, Tensor labels, Tensor edges, bool uniform, "
+      "info_permutation_null(Tensor x, Tensor? labels, Tensor edges, bool uniform, "
       "int num_classes, int history, Tensor perms, float base, bool miller_madow) "
       "-> (Tensor, Tensor)");
 

@@ -39,9 +39,16 @@ def _parser_for(default):
     return type(default)
 
 
+def _seed(text):
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
 def _add_common(parser):
     parser.add_argument("--quick", action="store_true", help="short settings (about a minute)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=_seed, default=0, help="random seed, an integer >= 0 (default 0)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -60,11 +67,14 @@ def _add_workflow(commands, name, config_class, help_text):
                             type=_parser_for(default), help=f"full run: {shown}")
 
 
-def _run_workflow(args, config_class, run):
+def _run_workflow(parser, args, config_class, run):
     overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(config_class)
                  if f.name not in SHARED_FIELDS and getattr(args, f.name) is not None}
     settings = dict(out_dir=args.out, seed=args.seed, show_progress=not args.no_progress, **overrides)
-    config = config_class.quick(**settings) if args.quick else config_class(**settings)
+    try:  # every value is checked before any work; a bad one is a usage error
+        config = config_class.quick(**settings) if args.quick else config_class(**settings)
+    except ValueError as error:
+        parser.error(str(error))
     results = run(config)
     print("\n".join(results["summary"]))
     figures = [path for path in results.get("figures", []) if path]
@@ -103,4 +113,4 @@ def main(argv=None):
                   only=only)
         return 0
     config_class, run, _ = WORKFLOWS[args.command]
-    return _run_workflow(args, config_class, run)
+    return _run_workflow(commands.choices[args.command], args, config_class, run)

@@ -13,6 +13,7 @@ equal-frequency (``binning="quantile"``), or given ``edges``. Transfer entropy
 counts the transitions inside each sequence only; :math:`x^{(k)}_t` is the neuron's own last
 ``history`` = k bins. Scores are in bits (``base=2``) unless asked otherwise.
 """
+import math
 from typing import NamedTuple, Optional
 
 import torch
@@ -95,9 +96,9 @@ def bin_edges(x, bins=8, binning="uniform"):
     check_float(x, "x")
     bins = check_int(bins, "bins", minimum=2)
     check_choice(binning, "binning", BINNINGS)
-    if x.dim() == 0 or x.numel() == 0:
+    if x.dim() == 0 or math.prod(x.shape[:-1]) == 0:
         raise ValueError(f"'x' has no samples (shape {tuple(x.shape)})")
-    lo, hi = ops.neuron_range(x)  # also rejects NaN/Inf in one pass
+    lo, hi = ops.neuron_range(x)  # zero neurons: [0] each  # also rejects NaN/Inf in one pass
     if binning == "uniform":
         steps = torch.arange(bins + 1, dtype=torch.float64, device=x.device) / bins
         edges = lo.unsqueeze(1) + (hi - lo).unsqueeze(1) * steps
@@ -128,10 +129,25 @@ def _resolve_edges(x, bins, binning, edges):
 
 
 def _base(base):
-    base = check_real(base, "base", low=0, low_open=True)
-    if base == 1:
-        raise ValueError("'base' must not be 1")
-    return base
+    """A log base > 1 (2: bits, e: nats); below 1 every score would change sign."""
+    return check_real(base, "base", low=1, low_open=True)
+
+
+# Histogram cells per neuron the kernels allow: bins^(history + 1) * num_classes <= 2^26.
+MAX_CELLS_LOG2 = 26
+MAX_BINS = 65536
+
+
+def _check_cells(bins, history, num_classes):
+    """Rejects, before anything is allocated or counted, a binning whose per-neuron histograms
+    would pass the kernels' limit (each neuron holds bins^(history + 1) * num_classes counts)."""
+    if bins > MAX_BINS:
+        raise ValueError(f"'bins' must be <= {MAX_BINS}, got {bins}")
+    cells_log2 = math.log2(bins) * (history + 1) + math.log2(num_classes)
+    if cells_log2 > MAX_CELLS_LOG2:
+        raise ValueError(f"'bins' = {bins}, 'history' = {history} and 'num_classes' = {num_classes} give "
+                         f"bins^(history + 1) * num_classes = 2^{cells_log2:.1f} histogram cells per neuron; "
+                         f"the limit is 2^{MAX_CELLS_LOG2}: lower one of them")
 
 
 def _prepare(x, labels, num_classes, bins, binning, edges, history, need_steps):
@@ -144,6 +160,10 @@ def _prepare(x, labels, num_classes, bins, binning, edges, history, need_steps):
                          f"got T = {x.shape[1]}")
     if edges is None:
         check_int(bins, "bins", minimum=2)
+        _check_cells(bins, history, k)
+    else:
+        check_float(edges, "edges", ndims=(1, 2))
+        _check_cells(max(edges.shape[-1] - 1, 2), history, k)
     edges, uniform = _resolve_edges(x, bins, binning, edges)
     return x, labels, k, history, edges, uniform
 
@@ -218,6 +238,9 @@ def transfer_entropy(x, labels, num_classes=None, *, bins=8, binning="uniform", 
     """
     if labels is None:
         raise TypeError("'labels' is required for transfer_entropy")
+    check_float(x, "x")
+    if x.dim() != 3:
+        raise ValueError(f"'x' must be [S, T, N] sequences for transfer entropy, got shape {tuple(x.shape)}")
     check_int(history, "history", minimum=1)
     if not local:
         return information_scores(x, labels, num_classes, bins=bins, binning=binning, edges=edges,
@@ -247,7 +270,7 @@ def permutation_test(x, labels, num_classes=None, *, num_permutations=100, seed=
         x, labels, num_classes, bins, binning, edges, history, need_steps=True)
     joint, transitions = ops.info_counts(x, labels, edges, uniform, k, history)
     observed = _finalize(joint, transitions, base, miller_madow, torch.float64, True)
-    generator = torch.Generator().manual_seed(check_int(seed, "seed"))
+    generator = torch.Generator().manual_seed(check_int(seed, "seed", minimum=0, maximum=2**64 - 1))
     perms = torch.stack([torch.randperm(x.shape[0], generator=generator)
                          for _ in range(num_permutations)]).to(x.device)
     mi_null, te_null = ops.info_permutation_null(x, labels, edges, uniform, k, history, perms,
@@ -283,14 +306,17 @@ class InfoAccumulator:
         check_float(edges, "edges", ndims=(2,))
         if edges.shape[1] < 3:
             raise ValueError(f"'edges' needs at least 3 values per neuron (bins >= 2), got {edges.shape[1]}")
+        num_classes = check_int(num_classes, "num_classes", minimum=1)
+        history = check_int(history, "history", minimum=0)
+        _check_cells(edges.shape[1] - 1, history, num_classes)
         if not bool(torch.isfinite(edges).all()):
             raise ValueError("'edges' contains NaN or Inf")
         if bool((edges.diff(dim=1) < 0).any()):
             raise ValueError("'edges' must be non-decreasing along each row")
         self.edges = edges.to(torch.float64).contiguous()
         self.uniform = bool(uniform)
-        self.num_classes = check_int(num_classes, "num_classes", minimum=1)
-        self.history = check_int(history, "history", minimum=0)
+        self.num_classes = num_classes
+        self.history = history
         n, bins = self.edges.shape[0], self.edges.shape[1] - 1
         states = bins**self.history if self.history > 0 else 0
         zeros = dict(dtype=torch.int64, device=self.edges.device)
@@ -304,8 +330,12 @@ class InfoAccumulator:
         check_float(low, "low", ndims=(1,))
         check_float(high, "high", ndims=(1,))
         bins = check_int(bins, "bins", minimum=2)
+        _check_cells(bins, check_int(history, "history", minimum=0), check_int(num_classes, "num_classes", minimum=1))
         if low.shape != high.shape:
             raise ValueError(f"'low' {tuple(low.shape)} and 'high' {tuple(high.shape)} differ")
+        for name, bound in (("low", low), ("high", high)):
+            if not bool(torch.isfinite(bound).all()):
+                raise ValueError(f"'{name}' contains NaN or Inf")
         if bool((high < low).any()):
             raise ValueError("'high' must be >= 'low' for every neuron")
         steps = torch.arange(bins + 1, dtype=torch.float64, device=low.device) / bins
@@ -317,6 +347,8 @@ class InfoAccumulator:
     @classmethod
     def from_data(cls, x, num_classes, *, bins=8, binning="uniform", history=1):
         """Edges taken from a representative batch ``x`` ``[..., N]`` (not counted)."""
+        _check_cells(check_int(bins, "bins", minimum=2), check_int(history, "history", minimum=0),
+                     check_int(num_classes, "num_classes", minimum=1))
         return cls(bin_edges(x, bins, binning), num_classes, history=history,
                    uniform=binning == "uniform")
 
@@ -360,6 +392,8 @@ class InfoAccumulator:
 
     def finalize(self, *, base=2.0, miller_madow=False, dtype=torch.float32):
         """:class:`InfoScores` of the counts so far (TE None when ``history == 0``)."""
+        if dtype not in (torch.float32, torch.float64):
+            raise TypeError(f"'dtype' must be torch.float32 or torch.float64, got {dtype}")
         if self.num_neurons and int(self.joint_counts[0].sum()) == 0:
             raise ValueError("the accumulator has no samples yet; call update() first")
         for name in ("joint_counts", "transition_counts"):

@@ -51,7 +51,17 @@ def _structure(mask):
 
 
 def sparse_linear(x, values, bias, structure):
-    """Functional form: ``x`` ``[*, in]`` -> ``[*, out]``; ``structure`` as SparseLinear holds it."""
+    """Functional form: ``x`` ``[*, in]`` -> ``[*, out]``; ``structure`` as SparseLinear holds it
+    (``row_ptr, col_idx, t_ptr, t_idx, t_perm``, int32). The op checks the structure: indices out
+    of range, pointers that decrease and a transpose that does not match raise ``ValueError``."""
+    if not isinstance(structure, (tuple, list)) or len(structure) != len(_STRUCTURE):
+        raise TypeError(f"'structure' must be a tuple of the {len(_STRUCTURE)} tensors {', '.join(_STRUCTURE)}")
+    for name, t in zip(_STRUCTURE, structure):
+        check_tensor(t, name, dtypes=(torch.int32,), ndims=(1,))
+    return _apply(x, values, bias, tuple(t.contiguous() for t in structure))  # the op reads flat arrays
+
+
+def _apply(x, values, bias, structure):
     if x.dim() == 2:  # the common case skips two reshapes: ~10% of a (100, 784, 500) forward
         return ops.sparse_linear.default(x, values, bias, *structure)
     y = ops.sparse_linear.default(x.reshape(-1, x.shape[-1]), values, bias, *structure)
@@ -128,7 +138,7 @@ class SparseLinear(nn.Module):
             raise TypeError(f"'x' is {x.dtype} but the layer is {self.values.dtype}")
         if x.device != self.values.device:
             raise ValueError(f"'x' is on {x.device} but the layer is on {self.values.device}")
-        return sparse_linear(x, self.values, self.bias, self.structure)
+        return _apply(x, self.values, self.bias, self.structure)
 
     def mask(self):
         """The bool mask ``[out, in]``."""

@@ -19,6 +19,7 @@ criterion                     score of channel c                         thesis 
 All requested criteria come from one fused pass over ``x`` and ``g`` (``trace`` needs
 :math:`\bar g` first: pass ``gbar`` or pay a second pass).
 """
+from collections.abc import Iterable
 from typing import Dict, List, Sequence
 
 import torch
@@ -36,6 +37,8 @@ NEED_MEANS = {"meanprod", "trace"}
 def _check_criteria(criteria):
     if isinstance(criteria, str):
         criteria = (criteria,)
+    if not isinstance(criteria, Iterable) or isinstance(criteria, dict):
+        raise TypeError(f"'criteria' must be a criterion name or a sequence of names, got {type(criteria).__name__}")
     criteria = tuple(criteria)
     if not criteria:
         raise ValueError("'criteria' must name at least one criterion")
@@ -57,6 +60,25 @@ def _check_feature_map(x, g):
         raise ValueError(f"'g' is on {g.device} but 'x' is on {x.device}")
     if x.shape[0] == 0:
         raise ValueError(f"'x' has no samples (shape {tuple(x.shape)})")
+    if x[0].numel() == 0:
+        raise ValueError(f"'x' has no channels or an empty spatial size (shape {tuple(x.shape)})")
+
+
+def _check_finite(t, name):
+    if not bool(torch.isfinite(t).all()):
+        raise ValueError(f"'{name}' contains NaN or Inf")
+
+
+def _check_gbar(gbar, x):
+    """gbar as [C, P]: given [C, *spatial] (like one sample of x) or already flattened [C, P]."""
+    check_float(gbar, "gbar")
+    c, spatial = x.shape[1], tuple(x.shape[2:])
+    p = x[0, 0].numel()
+    if tuple(gbar.shape) not in ((c, *spatial), (c, p)):
+        raise ValueError(f"'gbar' must be [C, *spatial] = {(c, *spatial)} (or [C, P] = {(c, p)}), "
+                         f"got {tuple(gbar.shape)}")
+    _check_finite(gbar, "gbar")
+    return gbar.reshape(c, p)
 
 
 class ChannelStats:
@@ -76,7 +98,7 @@ class ChannelStats:
         if grad_scale != 1.0:
             g = g * grad_scale
         if gbar is not None:
-            gbar = gbar.to(device=x.device, dtype=torch.float64).contiguous()
+            gbar = _check_gbar(gbar, x).to(device=x.device, dtype=torch.float64).contiguous()
         sums = ops.taylor_channel_stats(x, g, gbar, bool(with_means))
         if self.sums is None:
             self.sums = list(sums)
@@ -178,9 +200,7 @@ def channel_scores(x, g, criteria=CRITERIA, *, gbar=None) -> Dict[str, torch.Ten
         stats = ChannelStats().update(x, g, with_means=True)
         gbar = stats.mean_grad()
     if gbar is not None:
-        check_float(gbar, "gbar")
-        if gbar.numel() != x[0].numel():
-            raise ValueError(f"'gbar' must have C * spatial = {x[0].numel()} values, got {gbar.numel()}")
+        _check_gbar(gbar, x)
     stats = ChannelStats().update(x, g, with_means=with_means,
                                   gbar=gbar if "trace" in criteria else None)
     return {k: v.to(x.dtype) for k, v in stats.scores(criteria).items()}
@@ -193,6 +213,7 @@ def normalize_scores(scores, p=1.0):
     ``first_plus_second`` can be negative: take their absolute value or clamp first).
     """
     check_float(scores, "scores", ndims=(1,))
+    _check_finite(scores, "scores")
     p = check_real(p, "p", low=0, low_open=True)
     if bool((scores < 0).any()):
         raise ValueError("'scores' must be >= 0 to be normalised")
@@ -209,6 +230,7 @@ def l1_stdv_scores(weight, lam=0.5):
     if weight.dim() < 1 or weight.shape[0] == 0:
         raise ValueError(f"'weight' must be [C, ...] with C >= 1, got shape {tuple(weight.shape)}")
     lam = check_real(lam, "lam", low=0, high=1)
+    _check_finite(weight.detach(), "weight")
     flat = weight.detach().reshape(weight.shape[0], -1)
     sigma = flat.std(dim=1, correction=0)
     total = sigma.square().sum().sqrt()
@@ -240,6 +262,10 @@ def global_topk_masks(params: Sequence[torch.Tensor], grads: Sequence[torch.Tens
         bool masks shaped like ``params`` (True = kept), ready for
         ``torch.nn.utils.prune.custom_from_mask``.
     """
+    sparsity = check_real(sparsity, "sparsity", low=0, high=1, high_open=True)
+    alpha = check_real(alpha, "alpha", low=0)
+    if isinstance(params, torch.Tensor) or not isinstance(params, Sequence):
+        raise TypeError(f"'params' must be a sequence of tensors, got {type(params).__name__}")
     params = list(params)
     if not params:
         raise ValueError("'params' is empty")
@@ -257,8 +283,6 @@ def global_topk_masks(params: Sequence[torch.Tensor], grads: Sequence[torch.Tens
             raise ValueError(f"'grads[{i}]' must have the shape of 'params[{i}]' {tuple(p.shape)}")
         if p.dtype != params[0].dtype or p.device != params[0].device:
             raise ValueError("every tensor of 'params' must share one dtype and device")
-    sparsity = check_real(sparsity, "sparsity", low=0, high=1, high_open=True)
-    alpha = check_real(alpha, "alpha", low=0)
     total = sum(p.numel() for p in params)
     keep = total - int(round(sparsity * total))
     masks = ops.global_topk_masks([p.detach() for p in params], [g.detach() for g in grads],
@@ -291,6 +315,11 @@ class ScoreCollector:
     def __init__(self, modules, *, loss_reduction="sum", with_means=True):
         if isinstance(modules, torch.nn.Module):
             modules = {"": modules}
+        if not isinstance(modules, dict):
+            raise TypeError(f"'modules' must be an nn.Module or a dict of them, got {type(modules).__name__}")
+        for name, module in modules.items():
+            if not isinstance(module, torch.nn.Module):
+                raise TypeError(f"'modules[{name!r}]' must be an nn.Module, got {type(module).__name__}")
         self.loss_reduction = check_choice(loss_reduction, "loss_reduction", ("sum", "mean"))
         self.with_means = bool(with_means)
         self.stats = {name: ChannelStats() for name in modules}

@@ -254,8 +254,9 @@ def test_cli_rejects_unknown_names():
         cli.main(["reproduce", "--only", "magnitude,lottery"])
     with pytest.raises(SystemExit):
         cli.main(["prune-everything"])
-    with pytest.raises(ValueError, match="'scope'"):
+    with pytest.raises(SystemExit) as exit_info:  # a usage error, before any training
         cli.main(["magnitude", "--scope", "per-row", "--no-progress"])
+    assert exit_info.value.code == 2
 
 
 def test_reproduce_sets_results_beside_the_paper(tmp_path):

@@ -14,7 +14,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> info_scores_cpu(const at::Tensor&
                                                                double base, bool miller_madow);
 at::Tensor info_local_te_cpu(const at::Tensor& x, const c10::optional<at::Tensor>& labels, const at::Tensor& edges,
                              bool uniform, int64_t num_classes, int64_t history, double base);
-std::tuple<at::Tensor, at::Tensor> info_permutation_null_cpu(const at::Tensor& x, const at::Tensor& labels,
+std::tuple<at::Tensor, at::Tensor> info_permutation_null_cpu(const at::Tensor& x, const c10::optional<at::Tensor>& labels,
                                                              const at::Tensor& edges, bool uniform,
                                                              int64_t num_classes, int64_t history,
                                                              const at::Tensor& perms, double base,

@@ -32,6 +32,14 @@ inline InfoShape make_shape(const at::Tensor& x, const at::Tensor& edges, int64_
   return shape;
 }
 
+// Edges finite and non-decreasing along each neuron's row: the binning relies on both.
+inline void check_edges(const at::Tensor& edges) {
+  PYPRUNE_CHECK_VALUE(at::isfinite(edges).all().item<bool>(), "'edges' contains NaN or Inf");
+  PYPRUNE_CHECK_VALUE(edges.size(0) == 0 || (edges.narrow(1, 1, edges.size(1) - 1) >=
+                                             edges.narrow(1, 0, edges.size(1) - 1)).all().item<bool>(),
+                      "'edges' must be non-decreasing along each row");
+}
+
 // Labels [S] (one per sequence) or [S, T] int64, or none (every label 0).
 inline void parse_labels(const c10::optional<at::Tensor>& labels, const InfoShape& shape,
                          const int64_t*& data, int64_t& seq_stride, int64_t& step_stride) {
@@ -63,6 +71,7 @@ inline InfoInputs info_inputs(const at::Tensor& x, const c10::optional<at::Tenso
   check_same_device(edges, x, "edges", "x");
   InfoInputs in{x.contiguous(), edges.contiguous(), c10::nullopt, {}};
   in.shape = make_shape(in.x, in.edges, num_classes, history);
+  check_edges(in.edges);
   if (labels) in.labels = labels->contiguous();
   return in;
 }
@@ -104,8 +113,20 @@ inline void check_perms(const at::Tensor& perms, const InfoShape& shape) {
                       "'perms' entries must lie in [0, S)");
 }
 
+// Below 1 every score changes sign; 1 and Inf make them infinite or zero.
 inline void check_base(double base) {
-  PYPRUNE_CHECK_VALUE(base > 0 && base != 1, "'base' must be > 0 and != 1, got ", base);
+  PYPRUNE_CHECK_VALUE(std::isfinite(base) && base > 1, "'base' must be a finite number > 1, got ", base);
+}
+
+// The permutation test shuffles the labels: it has nothing to do without them.
+inline void check_permuted_labels(const c10::optional<at::Tensor>& labels) {
+  PYPRUNE_CHECK_VALUE(labels.has_value(), "'labels' is required: the permutation test shuffles them");
+}
+
+// Counts handed to info_scores must be counts.
+inline void check_counts(const at::Tensor& counts, const char* name) {
+  PYPRUNE_CHECK_VALUE(counts.numel() == 0 || counts.min().item<int64_t>() >= 0, "'", name,
+                      "' has negative entries");
 }
 
 inline void raise_on_bad_input(bool bad_x, bool bad_label, int64_t classes) {

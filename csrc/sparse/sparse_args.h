@@ -5,12 +5,143 @@
 
 #include <torch/types.h>
 
+#include <array>
+#include <limits>
+#include <mutex>
+#include <utility>
+#include <vector>
+
 #include "common/checks.h"
 
 namespace pyprune {
 
 struct SparseShape {
   int64_t batch, in_features, out_features, nnz;
+};
+
+// The structure arrays: 1-D, int32, contiguous, on x's device, of the sizes the shape implies.
+inline void check_structure_layout(const at::Tensor& x, const at::Tensor& row_ptr, const at::Tensor& col_idx,
+                                   const at::Tensor& t_ptr, const at::Tensor& t_idx, const at::Tensor& t_perm,
+                                   const SparseShape& s) {
+  const std::pair<const at::Tensor*, const char*> arrays[] = {
+      {&row_ptr, "row_ptr"}, {&col_idx, "col_idx"}, {&t_ptr, "t_ptr"}, {&t_idx, "t_idx"}, {&t_perm, "t_perm"}};
+  for (const auto& [t, name] : arrays) {
+    check_dtype(*t, at::kInt, name);
+    check_dim(*t, 1, name);
+    check_same_device(*t, x, name, "x");
+    PYPRUNE_CHECK_VALUE(t->is_contiguous(), "'", name, "' must be contiguous");
+  }
+  PYPRUNE_CHECK_VALUE(col_idx.size(0) == s.nnz, "'col_idx' must have one entry per value (", s.nnz, "), got ",
+                      col_idx.size(0));
+  PYPRUNE_CHECK_VALUE(t_idx.size(0) == s.nnz, "'t_idx' must have one entry per value (", s.nnz, "), got ",
+                      t_idx.size(0));
+  PYPRUNE_CHECK_VALUE(t_perm.size(0) == s.nnz, "'t_perm' must have one entry per value (", s.nnz, "), got ",
+                      t_perm.size(0));
+  PYPRUNE_CHECK_VALUE(s.nnz <= std::numeric_limits<int32_t>::max(), "'values' has ", s.nnz,
+                      " entries; the int32 structure holds at most 2^31 - 1");
+}
+
+// Pointers from 0 to nnz, never decreasing, and indices in [0, limit): what keeps every read
+// and write of the kernels in bounds. O(M + N) plus one min/max pass over each index array,
+// checked on every call (a structure can change between calls).
+inline void check_pointers(const at::Tensor& ptr, int64_t nnz, const char* name) {
+  const at::Tensor first = ptr.narrow(0, 0, 1), last = ptr.narrow(0, ptr.size(0) - 1, 1);
+  PYPRUNE_CHECK_VALUE(first.item<int32_t>() == 0 && last.item<int64_t>() == nnz, "'", name,
+                      "' must run from 0 to nnz = ", nnz, ", got ", first.item<int32_t>(), " ... ",
+                      last.item<int32_t>());
+  PYPRUNE_CHECK_VALUE(ptr.size(0) < 2 || (ptr.narrow(0, 1, ptr.size(0) - 1) >= ptr.narrow(0, 0, ptr.size(0) - 1))
+                                             .all()
+                                             .item<bool>(),
+                      "'", name, "' must never decrease");
+}
+
+inline void check_indices(const at::Tensor& idx, int64_t limit, const char* name, const char* what) {
+  if (idx.numel() == 0) return;
+  const auto [lo, hi] = at::aminmax(idx);
+  PYPRUNE_CHECK_VALUE(lo.item<int32_t>() >= 0 && hi.item<int64_t>() < limit, "'", name, "' entries must lie in [0, ",
+                      what, " = ", limit, "), got ", lo.item<int32_t>(), " ... ", hi.item<int32_t>());
+}
+
+// The transpose must be exact: t_perm a permutation of [0, nnz) sending entry j of column c
+// (row t_idx[j]) to the CSR slot of that same entry (in row t_idx[j], with col_idx == c).
+// Otherwise dX and dW are silently wrong (a duplicate slot leaves a dW entry unwritten). O(nnz)
+// with random reads, so the result is remembered per structure (see ValidatedStructures).
+inline void check_transpose(const at::Tensor& row_ptr_in, const at::Tensor& col_idx_in, const at::Tensor& t_ptr_in,
+                            const at::Tensor& t_idx_in, const at::Tensor& t_perm_in) {
+  const at::Tensor row_ptr = row_ptr_in.cpu(), col_idx = col_idx_in.cpu(), t_ptr = t_ptr_in.cpu(),
+                   t_idx = t_idx_in.cpu(), t_perm = t_perm_in.cpu();
+  const int32_t* rp = row_ptr.data_ptr<int32_t>();
+  const int32_t* ci = col_idx.data_ptr<int32_t>();
+  const int32_t* tp = t_ptr.data_ptr<int32_t>();
+  const int32_t* ti = t_idx.data_ptr<int32_t>();
+  const int32_t* pm = t_perm.data_ptr<int32_t>();
+  std::vector<bool> taken(col_idx.numel(), false);
+  bool exact = true;
+  for (int64_t c = 0; c + 1 < t_ptr.numel() && exact; ++c) {
+    for (int32_t j = tp[c]; j < tp[c + 1]; ++j) {
+      const int32_t p = pm[j], r = ti[j];
+      if (taken[p] || p < rp[r] || p >= rp[r + 1] || ci[p] != c) {
+        exact = false;
+        break;
+      }
+      taken[p] = true;
+    }
+  }
+  PYPRUNE_CHECK_VALUE(exact, "the transposed structure ('t_ptr', 't_idx', 't_perm') is not the exact transpose "
+                      "of ('row_ptr', 'col_idx'); SparseLinear builds both from a mask");
+}
+
+// Structures already found exact, remembered by tensor identity and version: a structure used
+// in every training step is checked once. In-place changes through torch bump the version and
+// bring a new check; changes that bypass it (.data, NumPy views) are still kept in bounds by
+// check_pointers / check_indices, which run every call.
+class ValidatedStructures {
+ public:
+  static ValidatedStructures& instance() {
+    static ValidatedStructures cache;
+    return cache;
+  }
+
+  bool contains(const std::array<const at::Tensor*, 5>& tensors) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (const Entry& e : entries_)
+      if (matches(e, tensors)) return true;
+    return false;
+  }
+
+  void add(const std::array<const at::Tensor*, 5>& tensors) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (entries_.size() == kCapacity) entries_.erase(entries_.begin());
+    Entry e;
+    for (size_t i = 0; i < tensors.size(); ++i) {
+      e.impls.emplace_back(tensors[i]->getIntrusivePtr());
+      e.versions[i] = tensors[i]->_version();
+      e.data[i] = tensors[i]->const_data_ptr();
+    }
+    entries_.push_back(std::move(e));
+  }
+
+ private:
+  using Weak = c10::weak_intrusive_ptr<c10::TensorImpl, c10::UndefinedTensorImpl>;
+  struct Entry {
+    std::vector<Weak> impls;  // weak: a remembered structure does not keep its tensors alive
+    std::array<int64_t, 5> versions;
+    std::array<const void*, 5> data;
+  };
+  static constexpr size_t kCapacity = 32;
+
+  static bool matches(const Entry& e, const std::array<const at::Tensor*, 5>& tensors) {
+    for (size_t i = 0; i < tensors.size(); ++i) {
+      const at::Tensor& t = *tensors[i];
+      if (e.impls[i].expired() || e.impls[i]._unsafe_get_target() != t.unsafeGetTensorImpl() ||
+          e.versions[i] != t._version() || e.data[i] != t.const_data_ptr())
+        return false;
+    }
+    return true;
+  }
+
+  std::mutex mutex_;
+  std::vector<Entry> entries_;
 };
 
 inline SparseShape sparse_shape(const at::Tensor& x, const at::Tensor& values,
@@ -22,18 +153,24 @@ inline SparseShape sparse_shape(const at::Tensor& x, const at::Tensor& values,
   PYPRUNE_CHECK_TYPE(values.scalar_type() == x.scalar_type(), "'values' must have the dtype of 'x' (",
                      x.scalar_type(), "), got ", values.scalar_type());
   check_dim(values, 1, "values");
-  for (const auto* t : {&row_ptr, &col_idx, &t_ptr, &t_idx, &t_perm}) {
-    check_dtype(*t, at::kInt, "structure (row_ptr, col_idx, t_ptr, t_idx, t_perm)");
-    check_same_device(*t, x, "structure", "x");
-  }
   check_same_device(values, x, "values", "x");
+  check_dim(row_ptr, 1, "row_ptr");
+  check_dim(t_ptr, 1, "t_ptr");
+  PYPRUNE_CHECK_VALUE(row_ptr.size(0) >= 1, "'row_ptr' must be [M + 1], got shape ", row_ptr.sizes());
   const SparseShape s{x.size(0), x.size(1), row_ptr.size(0) - 1, values.size(0)};
-  PYPRUNE_CHECK_VALUE(row_ptr.dim() == 1 && s.out_features >= 0, "'row_ptr' must be [M + 1]");
-  PYPRUNE_CHECK_VALUE(t_ptr.dim() == 1 && t_ptr.size(0) == s.in_features + 1,
-                      "'x' has ", s.in_features, " features but the layer's in_features is ",
-                      t_ptr.size(0) - 1);
-  PYPRUNE_CHECK_VALUE(col_idx.numel() == s.nnz && t_idx.numel() == s.nnz && t_perm.numel() == s.nnz,
-                      "'values' has ", s.nnz, " entries but the mask has ", col_idx.numel());
+  PYPRUNE_CHECK_VALUE(t_ptr.size(0) == s.in_features + 1, "'x' has ", s.in_features,
+                      " features but 't_ptr' is [in_features + 1] for in_features = ", t_ptr.size(0) - 1);
+  check_structure_layout(x, row_ptr, col_idx, t_ptr, t_idx, t_perm, s);
+  check_pointers(row_ptr, s.nnz, "row_ptr");
+  check_pointers(t_ptr, s.nnz, "t_ptr");
+  check_indices(col_idx, s.in_features, "col_idx", "in_features");
+  check_indices(t_idx, s.out_features, "t_idx", "out_features");
+  check_indices(t_perm, s.nnz, "t_perm", "nnz");
+  const std::array<const at::Tensor*, 5> structure = {&row_ptr, &col_idx, &t_ptr, &t_idx, &t_perm};
+  if (!ValidatedStructures::instance().contains(structure)) {
+    check_transpose(row_ptr, col_idx, t_ptr, t_idx, t_perm);
+    ValidatedStructures::instance().add(structure);
+  }
   return s;
 }
 

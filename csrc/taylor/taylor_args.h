@@ -20,14 +20,15 @@ inline ChannelShape channel_shape(const at::Tensor& x, const at::Tensor& g,
   PYPRUNE_CHECK_VALUE(g.sizes() == x.sizes(), "'g' must have the shape of 'x' ", x.sizes(),
                       ", got ", g.sizes());
   check_same_device(g, x, "g", "x");
-  ChannelShape s{x.size(0), x.size(1), x.size(1) == 0 ? 0 : x.numel() / std::max<int64_t>(1, x.size(0) * x.size(1)),
-                 with_means, gbar.has_value()};
+  int64_t positions = 1;  // from the sizes, not numel / (Nb * C): right for Nb = 0 too
+  for (int64_t d = 2; d < x.dim(); ++d) positions *= x.size(d);
+  ChannelShape s{x.size(0), x.size(1), positions, with_means, gbar.has_value()};
   if (gbar) {
     check_dtype(*gbar, at::kDouble, "gbar");
     check_same_device(*gbar, x, "gbar", "x");
-    PYPRUNE_CHECK_VALUE(gbar->numel() == s.channels * s.positions,
-                        "'gbar' must hold C * P = ", s.channels * s.positions, " values, got ",
-                        gbar->numel());
+    PYPRUNE_CHECK_VALUE(gbar->dim() == 2 && gbar->size(0) == s.channels && gbar->size(1) == s.positions,
+                        "'gbar' must be [C, P] = [", s.channels, ", ", s.positions, "], got ", gbar->sizes());
+    PYPRUNE_CHECK_VALUE(at::isfinite(*gbar).all().item<bool>(), "'gbar' contains NaN or Inf");
   }
   return s;
 }
@@ -45,7 +46,7 @@ inline void check_params(at::TensorList thetas, at::TensorList grads) {
   PYPRUNE_CHECK_VALUE(thetas.size() == grads.size(), "'grads' must have one tensor per parameter (",
                       thetas.size(), "), got ", grads.size());
   for (size_t i = 0; i < thetas.size(); ++i) {
-    check_float(thetas[i], "params");
+    check_float(thetas[i], thetas.size() == 1 ? "theta" : "params");
     PYPRUNE_CHECK_TYPE(thetas[i].scalar_type() == thetas[0].scalar_type(),
                        "every tensor of 'params' must have one dtype");
     PYPRUNE_CHECK_VALUE(grads[i].sizes() == thetas[i].sizes() &&

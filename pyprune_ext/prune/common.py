@@ -2,10 +2,11 @@
 progress bars, masks through torch.nn.utils.prune, results JSON and figures."""
 import dataclasses
 import json
+import math
 import os
 import platform
 import time
-from typing import Callable, Optional
+from typing import Callable, ClassVar, Dict, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -15,12 +16,57 @@ __all__ = ["RunSettings", "progress", "batches", "train", "accuracy", "set_mask"
            "write_results", "pyplot"]
 
 
+# (low, high, low_open, high_open): the range a numeric config field (each element of a tuple
+# field) must lie in; None leaves that side open-ended.
+INTEGER_AT_LEAST_1 = (1, None, False, False)
+INTEGER_AT_LEAST_0 = (0, None, False, False)
+POSITIVE = (0, None, True, False)
+FRACTION = (0, 1, True, True)         # (0, 1)
+FRACTION_OR_0 = (0, 1, False, True)   # [0, 1)
+DENSITY = (0, 1, True, False)         # (0, 1]
+MOMENTUM = (0, 1, False, True)
+
+
 @dataclasses.dataclass
 class RunSettings:
-    """Where and how a workflow runs (shared by every workflow config)."""
+    """Where and how a workflow runs (shared by every workflow config).
+
+    A workflow config lists the ranges of its numeric fields in ``LIMITS`` and the allowed values
+    of its choice fields in ``CHOICES``; both are checked when the config is made, before any
+    work, and a bad value raises ``ValueError`` naming the field (the CLI turns it into a usage
+    error)."""
     out_dir: Optional[str] = None   # results.json and figures go here; None writes nothing
     seed: int = 0
     show_progress: bool = True
+
+    LIMITS: ClassVar[Dict[str, Tuple]] = {}
+    CHOICES: ClassVar[Dict[str, Tuple]] = {}
+
+    def __post_init__(self):
+        check_field("seed", self.seed, INTEGER_AT_LEAST_0)
+        for name, limits in self.LIMITS.items():
+            check_field(name, getattr(self, name), limits)
+        for name, allowed in self.CHOICES.items():
+            value = getattr(self, name)
+            for item in value if isinstance(value, tuple) else (value,):
+                if item not in allowed:
+                    raise ValueError(f"'{name}' must be one of {', '.join(map(str, allowed))}; got {item!r}")
+
+
+def check_field(name, value, limits):
+    """``value`` (or each element of a tuple) is a finite number within ``limits``."""
+    low, high, low_open, high_open = limits
+    values = value if isinstance(value, tuple) else (value,)
+    if isinstance(value, tuple) and not value:
+        raise ValueError(f"'{name}' must hold at least one value")
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise ValueError(f"'{name}' must be a finite number, got {v!r}")
+        too_low = low is not None and (v <= low if low_open else v < low)
+        too_high = high is not None and (v >= high if high_open else v > high)
+        if too_low or too_high:
+            raise ValueError(f"'{name}' must lie in {'(' if low_open else '['}{'-inf' if low is None else low}, "
+                             f"{'inf' if high is None else high}{')' if high_open else ']'}, got {v}")
 
 
 def progress(iterable, desc, settings, total=None):

@@ -12,6 +12,7 @@ from torch import nn
 
 from ..data.videos import MOTIONS, moving_digits
 from ..info import InfoAccumulator
+from . import common as limits
 from .common import RunSettings, accuracy, batches, progress, pyplot, save_figure, train, write_results
 
 __all__ = ["InformationConfig", "VideoLSTM", "remove_units", "run_information"]
@@ -31,6 +32,19 @@ class InformationConfig(RunSettings):
     bins: int = 8
     history: int = 1
     removal_steps: Tuple[int, ...] = (0, 8, 16, 32, 48, 64, 80, 96, 112, 120, 124, 128)
+
+    LIMITS = {**{name: limits.INTEGER_AT_LEAST_1 for name in (
+                 "train_clips", "test_clips", "motions_per_clip", "channels", "hidden", "epochs",
+                 "batch_size", "history")},
+              "steps": (2, None, False, False), "bins": (2, None, False, False), "lr": limits.POSITIVE,
+              "removal_steps": limits.INTEGER_AT_LEAST_0}
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.steps <= self.history:
+            raise ValueError(f"'steps' must be more than 'history' = {self.history}, got {self.steps}")
+        if max(self.removal_steps) > self.hidden:
+            raise ValueError(f"'removal_steps' must be at most 'hidden' = {self.hidden}, got {self.removal_steps}")
 
     @classmethod
     def quick(cls, **overrides):

@@ -10,6 +10,7 @@ from torch import nn
 
 from ..data import mnist_subset
 from ..taylor import global_topk_masks
+from . import common as limits
 from .common import (RunSettings, accuracy, progress, pyplot, save_figure, set_mask, train, weight_mask,
                      write_results)
 
@@ -27,10 +28,14 @@ class MagnitudeConfig(RunSettings):
     schedule: Tuple[float, ...] = (0.5, 0.75, 0.9, 0.95)
     retrain_epochs: int = 4
 
+    LIMITS = {"hidden": limits.INTEGER_AT_LEAST_1, "epochs": limits.INTEGER_AT_LEAST_1, "lr": limits.POSITIVE,
+              "batch_size": limits.INTEGER_AT_LEAST_1, "schedule": limits.FRACTION_OR_0,
+              "retrain_epochs": limits.INTEGER_AT_LEAST_0}
+    CHOICES = {"scope": ("layerwise", "global")}
+
     def __post_init__(self):
-        if self.scope not in ("layerwise", "global"):
-            raise ValueError(f"'scope' must be 'layerwise' or 'global', got {self.scope!r}")
-        if any(not 0 <= s < 1 for s in self.schedule) or list(self.schedule) != sorted(self.schedule):
+        super().__post_init__()
+        if list(self.schedule) != sorted(self.schedule):
             raise ValueError(f"'schedule' must be increasing sparsities in [0, 1), got {self.schedule}")
 
     @classmethod

@@ -9,6 +9,7 @@ from typing import Tuple
 import torch
 
 from ..regions import label_regions, prune_regions
+from . import common as limits
 from .common import (RunSettings, accuracy, progress, pyplot, save_figure, set_mask, train, weight_mask,
                      write_results)
 from .magnitude import magnitude_masks, trained_mlp
@@ -28,6 +29,12 @@ class RegionConfig(RunSettings):
     retrain_epochs: int = 5
     connectivity: int = 4
     figure_neurons: int = 12
+
+    LIMITS = {"hidden": limits.INTEGER_AT_LEAST_1, "epochs": limits.INTEGER_AT_LEAST_1, "lr": limits.POSITIVE,
+              "batch_size": limits.INTEGER_AT_LEAST_1, "magnitude_rate": limits.FRACTION_OR_0,
+              "region_rate": limits.FRACTION_OR_0, "rounds": limits.INTEGER_AT_LEAST_1,
+              "retrain_epochs": limits.INTEGER_AT_LEAST_0, "figure_neurons": limits.INTEGER_AT_LEAST_1}
+    CHOICES = {"connectivity": (4, 8)}
 
     @classmethod
     def quick(cls, **overrides):

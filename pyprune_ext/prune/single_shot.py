@@ -9,6 +9,7 @@ from typing import Tuple
 import torch
 
 from ..taylor import global_topk_masks
+from . import common as limits
 from .common import (RunSettings, accuracy, batches, classification_loss, progress, pyplot, save_figure, set_mask,
                      train, write_results)
 from .magnitude import prunable_layers, trained_mlp
@@ -30,12 +31,16 @@ class SingleShotConfig(RunSettings):
     finetune_epochs: int = 5
     methods: Tuple[str, ...] = METHODS
 
+    LIMITS = {"hidden": limits.INTEGER_AT_LEAST_1, "pretrain_epochs": limits.INTEGER_AT_LEAST_1,
+              "lr": limits.POSITIVE, "batch_size": limits.INTEGER_AT_LEAST_1, "alpha": (0, None, False, False),
+              "grad_batches": limits.INTEGER_AT_LEAST_1, "sparsities": limits.FRACTION_OR_0,
+              "finetune_epochs": limits.INTEGER_AT_LEAST_0}
+    CHOICES = {"methods": METHODS}
+
     def __post_init__(self):
-        unknown = [m for m in self.methods if m not in METHODS]
-        if unknown or not self.methods:
-            raise ValueError(f"'methods' must be names from {METHODS}, got {self.methods}")
-        if any(not 0 <= s < 1 for s in self.sparsities):
-            raise ValueError(f"'sparsities' must lie in [0, 1), got {self.sparsities}")
+        super().__post_init__()
+        if not self.methods:
+            raise ValueError(f"'methods' must name at least one of {METHODS}")
 
     @classmethod
     def quick(cls, **overrides):

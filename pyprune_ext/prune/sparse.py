@@ -13,6 +13,7 @@ import torch.nn.functional as F
 
 from ..data import mnist_subset
 from ..sparse import SparseLinear
+from . import common as limits
 from .common import RunSettings, accuracy, progress, pyplot, save_figure, train, write_results
 
 __all__ = ["SparseConfig", "sparse_mlp", "run_sparse"]
@@ -28,6 +29,11 @@ class SparseConfig(RunSettings):
     momentum: float = 0.9
     pretrain_lr: float = 1e-3                # Adam, for the autoencoder
     batch_size: int = 100
+
+    LIMITS = {"hidden": limits.INTEGER_AT_LEAST_1, "densities": limits.DENSITY,
+              "pretrain_epochs": limits.INTEGER_AT_LEAST_0, "epochs": limits.INTEGER_AT_LEAST_1,
+              "lr": limits.POSITIVE, "momentum": limits.MOMENTUM, "pretrain_lr": limits.POSITIVE,
+              "batch_size": limits.INTEGER_AT_LEAST_1}
 
     @classmethod
     def quick(cls, **overrides):

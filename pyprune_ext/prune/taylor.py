@@ -12,6 +12,7 @@ from torch import nn
 
 from ..data import mnist_subset
 from ..taylor import NEED_MEANS, ScoreCollector, l1_stdv_scores, normalize_scores
+from . import common as limits
 from .common import RunSettings, accuracy, batches, progress, pyplot, save_figure, train, write_results
 
 __all__ = ["TaylorConfig", "ChannelGate", "LeNet5Like", "conv_flops", "shrink", "channel_importance",
@@ -36,12 +37,19 @@ class TaylorConfig(RunSettings):
     finetune_steps: int = 20                 # SGD steps after each removal
     targets: Tuple[float, ...] = (0.5, 0.7, 0.9)
 
+    LIMITS = {"widths": limits.INTEGER_AT_LEAST_1, "fc_width": limits.INTEGER_AT_LEAST_1,
+              "train_size": limits.INTEGER_AT_LEAST_1, "epochs": limits.INTEGER_AT_LEAST_1, "lr": limits.POSITIVE,
+              "momentum": limits.MOMENTUM, "batch_size": limits.INTEGER_AT_LEAST_1,
+              "score_batches": limits.INTEGER_AT_LEAST_1, "finetune_steps": limits.INTEGER_AT_LEAST_0,
+              "targets": limits.FRACTION}
+    CHOICES = {"criteria": VARIANTS}
+
     def __post_init__(self):
-        unknown = [c for c in self.criteria if c not in VARIANTS]
-        if unknown or not self.criteria:
-            raise ValueError(f"'criteria' must be names from {VARIANTS}, got {self.criteria}")
-        if any(not 0 < t < 1 for t in self.targets):
-            raise ValueError(f"'targets' must be FLOPs reductions in (0, 1), got {self.targets}")
+        super().__post_init__()
+        if not self.criteria:
+            raise ValueError(f"'criteria' must name at least one of {VARIANTS}")
+        if len(self.widths) != 2:
+            raise ValueError(f"'widths' must be two conv widths, got {self.widths}")
 
     @classmethod
     def quick(cls, **overrides):

@@ -341,7 +341,7 @@ Plan plan_tasks(const InfoShape& shape, int64_t bytes_per_neuron_extra = 0) {
   int64_t width = 64;
   while (width > 1 && width * bytes > kLocalHistogramBytes) width /= 2;
   if (shape.neurons * bytes <= kL2Bytes) width = shape.neurons;
-  width = std::min<int64_t>(width, std::max<int64_t>(shape.neurons, 1));
+  width = std::clamp<int64_t>(width, 1, std::max<int64_t>(shape.neurons, 1));  // >= 1: no neurons too
   Plan p;
   p.width = width;
   p.blocks = ceil_div(shape.neurons, width);
@@ -352,7 +352,7 @@ Plan plan_tasks(const InfoShape& shape, int64_t bytes_per_neuron_extra = 0) {
   const int64_t min_chunk_rows = std::max<int64_t>(1024, 2 * shape.transition_cells());
   const int64_t most = std::max<int64_t>(1, shape.sequences * shape.steps / min_chunk_rows);
   p.seq_chunks = std::max<int64_t>(
-      1, std::min({shape.sequences, ceil_div(wanted, p.blocks), most}));
+      1, std::min({shape.sequences, ceil_div(wanted, std::max<int64_t>(p.blocks, 1)), most}));
   p.seq_chunks = std::max(p.seq_chunks, ceil_div(shape.sequences * shape.steps, kMaxLocalRows));
   p.seq_per_chunk = ceil_div(shape.sequences, p.seq_chunks);
   return p;
@@ -705,6 +705,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> info_scores_cpu(const at::Tensor&
   check_dim(joint_in, 3, "joint_counts");
   check_dim(transitions_in, 4, "transition_counts");
   check_base(log_base);
+  check_counts(joint_in, "joint_counts");
+  check_counts(transitions_in, "transition_counts");
   const at::Tensor joint = joint_in.contiguous(), transitions = transitions_in.contiguous();
   const int64_t n = joint.size(0), states = transitions.size(1);
   const int32_t bins = joint.size(1), classes = joint.size(2);
@@ -767,9 +769,10 @@ at::Tensor info_local_te_cpu(const at::Tensor& x_in, const c10::optional<at::Ten
 // for permutation p, the sequence whose labels sequence s gets. x is binned once per neuron block
 // (kept as uint16 codes) and recounted per permutation.
 std::tuple<at::Tensor, at::Tensor> info_permutation_null_cpu(
-    const at::Tensor& x_in, const at::Tensor& labels_in, const at::Tensor& edges_in, bool uniform,
+    const at::Tensor& x_in, const c10::optional<at::Tensor>& labels_in, const at::Tensor& edges_in, bool uniform,
     int64_t num_classes, int64_t history, const at::Tensor& perms_in, double log_base,
     bool miller_madow) {
+  check_permuted_labels(labels_in);
   const InfoInputs in = info_inputs(x_in, labels_in, edges_in, num_classes, history);
   const at::Tensor& x = in.x;
   const InfoShape& shape = in.shape;
@@ -786,7 +789,7 @@ std::tuple<at::Tensor, at::Tensor> info_permutation_null_cpu(
   Plan plan = plan_tasks(shape, 2 * rows);
   plan.seq_chunks = 1;
   const int64_t perm_chunks =
-      std::max<int64_t>(1, std::min(num_perms, ceil_div(4 * num_threads(), plan.blocks)));
+      std::max<int64_t>(1, std::min(num_perms, ceil_div(4 * num_threads(), std::max<int64_t>(plan.blocks, 1))));
   const int64_t perms_per_chunk = ceil_div(std::max<int64_t>(num_perms, 1), perm_chunks);
   auto opts = at::TensorOptions().dtype(at::kDouble);
   at::Tensor mi_null = at::empty({num_perms, shape.neurons}, opts);

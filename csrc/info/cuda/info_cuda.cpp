@@ -99,6 +99,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> info_scores_cuda(const at::Tensor
   check_same_device(transitions_in, joint_in, "transition_counts", "joint_counts");
   check_base(base);
   const c10::cuda::CUDAGuard guard(joint_in.device());
+  check_counts(joint_in, "joint_counts");
+  check_counts(transitions_in, "transition_counts");
   const at::Tensor joint = joint_in.contiguous(), transitions = transitions_in.contiguous();
   PYPRUNE_CHECK_VALUE(transitions.size(0) == joint.size(0) && transitions.size(2) == joint.size(1) &&
                           transitions.size(3) == joint.size(2),
@@ -144,9 +146,10 @@ at::Tensor info_local_te_cuda(const at::Tensor& x_in, const c10::optional<at::Te
 // One count + score launch per permutation, all on the device: no host round trip per permutation
 // beyond the bad-input flags.
 std::tuple<at::Tensor, at::Tensor> info_permutation_null_cuda(
-    const at::Tensor& x_in, const at::Tensor& labels_in, const at::Tensor& edges_in, bool uniform,
+    const at::Tensor& x_in, const c10::optional<at::Tensor>& labels_in, const at::Tensor& edges_in, bool uniform,
     int64_t num_classes, int64_t history, const at::Tensor& perms_in, double base,
     bool miller_madow) {
+  check_permuted_labels(labels_in);
   check_base(base);
   const c10::cuda::CUDAGuard guard(x_in.device());
   const InfoInputs in = info_inputs(x_in, labels_in, edges_in, num_classes, history);
