@@ -5,6 +5,7 @@
 
 #include <torch/types.h>
 
+#include <algorithm>
 #include <array>
 #include <limits>
 #include <mutex>
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "common/checks.h"
+#include "common/parallel.h"
 
 namespace pyprune {
 
@@ -43,23 +45,49 @@ inline void check_structure_layout(const at::Tensor& x, const at::Tensor& row_pt
 
 // Pointers from 0 to nnz, never decreasing, and indices in [0, limit): what keeps every read
 // and write of the kernels in bounds. O(M + N) plus one min/max pass over each index array,
-// checked on every call (a structure can change between calls).
+// checked on every call (a structure can change between calls). CPU tensors are scanned with
+// plain loops: ATen's reductions cost more in dispatch than the scan itself at these sizes.
 inline void check_pointers(const at::Tensor& ptr, int64_t nnz, const char* name) {
-  const at::Tensor first = ptr.narrow(0, 0, 1), last = ptr.narrow(0, ptr.size(0) - 1, 1);
-  PYPRUNE_CHECK_VALUE(first.item<int32_t>() == 0 && last.item<int64_t>() == nnz, "'", name,
-                      "' must run from 0 to nnz = ", nnz, ", got ", first.item<int32_t>(), " ... ",
-                      last.item<int32_t>());
-  PYPRUNE_CHECK_VALUE(ptr.size(0) < 2 || (ptr.narrow(0, 1, ptr.size(0) - 1) >= ptr.narrow(0, 0, ptr.size(0) - 1))
-                                             .all()
-                                             .item<bool>(),
-                      "'", name, "' must never decrease");
+  int64_t first = 0, last = 0;
+  bool ordered = true;
+  if (ptr.is_cpu()) {
+    const int32_t* p = ptr.data_ptr<int32_t>();
+    const int64_t n = ptr.size(0);
+    first = p[0];
+    last = p[n - 1];
+    for (int64_t i = 1; i < n; ++i) ordered &= p[i] >= p[i - 1];
+  } else {
+    first = ptr.narrow(0, 0, 1).item<int32_t>();
+    last = ptr.narrow(0, ptr.size(0) - 1, 1).item<int32_t>();
+    ordered = ptr.size(0) < 2 ||
+              (ptr.narrow(0, 1, ptr.size(0) - 1) >= ptr.narrow(0, 0, ptr.size(0) - 1)).all().item<bool>();
+  }
+  PYPRUNE_CHECK_VALUE(first == 0 && last == nnz, "'", name, "' must run from 0 to nnz = ", nnz, ", got ",
+                      first, " ... ", last);
+  PYPRUNE_CHECK_VALUE(ordered, "'", name, "' must never decrease");
 }
 
 inline void check_indices(const at::Tensor& idx, int64_t limit, const char* name, const char* what) {
-  if (idx.numel() == 0) return;
-  const auto [lo, hi] = at::aminmax(idx);
-  PYPRUNE_CHECK_VALUE(lo.item<int32_t>() >= 0 && hi.item<int64_t>() < limit, "'", name, "' entries must lie in [0, ",
-                      what, " = ", limit, "), got ", lo.item<int32_t>(), " ... ", hi.item<int32_t>());
+  const int64_t n = idx.numel();
+  if (n == 0) return;
+  int64_t lo = 0, hi = 0;
+  if (idx.is_cpu()) {
+    const int32_t* p = idx.data_ptr<int32_t>();
+    int32_t mn = p[0], mx = p[0];
+#pragma omp parallel for reduction(min : mn) reduction(max : mx) num_threads(num_threads()) if (n > (1 << 18))
+    for (int64_t i = 0; i < n; ++i) {
+      mn = std::min(mn, p[i]);
+      mx = std::max(mx, p[i]);
+    }
+    lo = mn;
+    hi = mx;
+  } else {
+    const auto [mn, mx] = at::aminmax(idx);
+    lo = mn.item<int32_t>();
+    hi = mx.item<int32_t>();
+  }
+  PYPRUNE_CHECK_VALUE(lo >= 0 && hi < limit, "'", name, "' entries must lie in [0, ", what, " = ", limit,
+                      "), got ", lo, " ... ", hi);
 }
 
 // The transpose must be exact: t_perm a permutation of [0, nnz) sending entry j of column c
@@ -144,10 +172,15 @@ class ValidatedStructures {
   std::vector<Entry> entries_;
 };
 
+// The shape of a sparse op's operands, after the checks that keep it in bounds. The forward
+// reads only the CSR half (row_ptr, col_idx); the backward reads both halves and relies on the
+// transpose being exact.
+enum class SparsePass { kForward, kBackward };
+
 inline SparseShape sparse_shape(const at::Tensor& x, const at::Tensor& values,
                                 const at::Tensor& row_ptr, const at::Tensor& col_idx,
                                 const at::Tensor& t_ptr, const at::Tensor& t_idx,
-                                const at::Tensor& t_perm) {
+                                const at::Tensor& t_perm, SparsePass pass) {
   check_float(x, "x");
   check_dim(x, 2, "x");
   PYPRUNE_CHECK_TYPE(values.scalar_type() == x.scalar_type(), "'values' must have the dtype of 'x' (",
@@ -162,8 +195,9 @@ inline SparseShape sparse_shape(const at::Tensor& x, const at::Tensor& values,
                       " features but 't_ptr' is [in_features + 1] for in_features = ", t_ptr.size(0) - 1);
   check_structure_layout(x, row_ptr, col_idx, t_ptr, t_idx, t_perm, s);
   check_pointers(row_ptr, s.nnz, "row_ptr");
-  check_pointers(t_ptr, s.nnz, "t_ptr");
   check_indices(col_idx, s.in_features, "col_idx", "in_features");
+  if (pass == SparsePass::kForward) return s;
+  check_pointers(t_ptr, s.nnz, "t_ptr");
   check_indices(t_idx, s.out_features, "t_idx", "out_features");
   check_indices(t_perm, s.nnz, "t_perm", "nnz");
   const std::array<const at::Tensor*, 5> structure = {&row_ptr, &col_idx, &t_ptr, &t_idx, &t_perm};

@@ -35,7 +35,7 @@ at::Tensor sparse_linear_cuda(const at::Tensor& x, const at::Tensor& values,
                               const at::Tensor& col_idx, const at::Tensor& t_ptr,
                               const at::Tensor& t_idx, const at::Tensor& t_perm) {
   const c10::cuda::CUDAGuard guard(x.device());
-  const SparseShape s = sparse_shape(x, values, row_ptr, col_idx, t_ptr, t_idx, t_perm);
+  const SparseShape s = sparse_shape(x, values, row_ptr, col_idx, t_ptr, t_idx, t_perm, SparsePass::kForward);
   check_bias(bias, x, s);
   at::Tensor b;
   if (bias) b = bias->contiguous();
@@ -48,7 +48,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> sparse_linear_backward_cuda(
     const at::Tensor& row_ptr, const at::Tensor& col_idx, const at::Tensor& t_ptr,
     const at::Tensor& t_idx, const at::Tensor& t_perm, bool need_x, bool need_w, bool need_b) {
   const c10::cuda::CUDAGuard guard(x.device());
-  const SparseShape s = sparse_shape(x, values, row_ptr, col_idx, t_ptr, t_idx, t_perm);
+  const SparseShape s = sparse_shape(x, values, row_ptr, col_idx, t_ptr, t_idx, t_perm, SparsePass::kBackward);
   check_grad_y(grad_y, x, s);
   const at::Tensor dy_t = grad_y.t().contiguous(), v = values.contiguous();
   at::Tensor dx = at::empty({0}, x.options()), dw = dx, db = dx;

@@ -89,7 +89,10 @@ std::vector<at::Tensor> topk_masks_cuda(const std::vector<at::Tensor>& thetas,
   const bool rank_ties = keep > 0 && ties_kept < equal;
   std::vector<at::Tensor> masks;
   for (const auto& t : thetas) masks.push_back(at::empty(t.sizes(), t.options().dtype(at::kBool)));
-  if (keep == 0) {
+  if (keep == 0) {  // the radix passes, which check the scores, did not run
+    for (size_t i = 0; i < thetas.size(); ++i)
+      PYPRUNE_CHECK_VALUE(at::isfinite((grads[i] * thetas[i]).abs() + alpha * thetas[i] * thetas[i]).all().item<bool>(),
+                          "'params' or 'grads' contains NaN or Inf");
     for (auto& m : masks) m.fill_(false);
     return masks;
   }
