@@ -185,7 +185,7 @@ def information_scores(x, labels=None, num_classes=None, *, bins=8, binning="uni
         num_classes: K; default ``labels.max() + 1``.
         bins, binning, edges: discretisation (see module doc).
         history: k >= 1, the neuron's own past used by TE (0: no TE).
-        base: log base (2 = bits, ``math.e`` = nats).
+        base: log base > 1 (2 = bits, ``math.e`` = nats).
         miller_madow: add the Miller-Madow bias correction to every entropy term.
 
     Returns:
