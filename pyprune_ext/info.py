@@ -98,13 +98,21 @@ def bin_edges(x, bins=8, binning="uniform"):
     check_choice(binning, "binning", BINNINGS)
     if x.dim() == 0 or math.prod(x.shape[:-1]) == 0:
         raise ValueError(f"'x' has no samples (shape {tuple(x.shape)})")
-    lo, hi = ops.neuron_range(x)  # zero neurons: [0] each  # also rejects NaN/Inf in one pass
+    lo, hi = ops.neuron_range(x)  # also rejects NaN/Inf in one pass; zero neurons give [0] each
     if binning == "uniform":
         steps = torch.arange(bins + 1, dtype=torch.float64, device=x.device) / bins
         edges = lo.unsqueeze(1) + (hi - lo).unsqueeze(1) * steps
         edges[:, -1] = hi  # exact top edge
         return edges
     return _quantile_edges(x.reshape(-1, x.shape[-1]), bins)
+
+
+def _check_edge_values(edges):
+    """Edges [N, B+1] finite and non-decreasing along each neuron's row: the binning relies on both."""
+    if not bool(torch.isfinite(edges).all()):
+        raise ValueError("'edges' contains NaN or Inf")
+    if bool((edges.diff(dim=1) < 0).any()):
+        raise ValueError("'edges' must be non-decreasing along each row")
 
 
 def _resolve_edges(x, bins, binning, edges):
@@ -121,10 +129,7 @@ def _resolve_edges(x, bins, binning, edges):
         edges = edges.expand(n, -1)
     if edges.shape[0] != n:
         raise ValueError(f"'edges' must be [B+1] or [N, B+1] with N = {n}, got {tuple(edges.shape)}")
-    if not bool(torch.isfinite(edges).all()):
-        raise ValueError("'edges' contains NaN or Inf")
-    if bool((edges.diff(dim=1) < 0).any()):
-        raise ValueError("'edges' must be non-decreasing along each row")
+    _check_edge_values(edges)
     return edges.contiguous(), False
 
 
@@ -309,10 +314,7 @@ class InfoAccumulator:
         num_classes = check_int(num_classes, "num_classes", minimum=1)
         history = check_int(history, "history", minimum=0)
         _check_cells(edges.shape[1] - 1, history, num_classes)
-        if not bool(torch.isfinite(edges).all()):
-            raise ValueError("'edges' contains NaN or Inf")
-        if bool((edges.diff(dim=1) < 0).any()):
-            raise ValueError("'edges' must be non-decreasing along each row")
+        _check_edge_values(edges)
         self.edges = edges.to(torch.float64).contiguous()
         self.uniform = bool(uniform)
         self.num_classes = num_classes

@@ -21,10 +21,9 @@ struct SparseShape {
   int64_t batch, in_features, out_features, nnz;
 };
 
-// The structure arrays: 1-D, int32, contiguous, on x's device, of the sizes the shape implies.
-inline void check_structure_layout(const at::Tensor& x, const at::Tensor& row_ptr, const at::Tensor& col_idx,
-                                   const at::Tensor& t_ptr, const at::Tensor& t_idx, const at::Tensor& t_perm,
-                                   const SparseShape& s) {
+// The structure arrays: 1-D, int32, contiguous, on x's device.
+inline void check_structure_arrays(const at::Tensor& x, const at::Tensor& row_ptr, const at::Tensor& col_idx,
+                                   const at::Tensor& t_ptr, const at::Tensor& t_idx, const at::Tensor& t_perm) {
   const std::pair<const at::Tensor*, const char*> arrays[] = {
       {&row_ptr, "row_ptr"}, {&col_idx, "col_idx"}, {&t_ptr, "t_ptr"}, {&t_idx, "t_idx"}, {&t_perm, "t_perm"}};
   for (const auto& [t, name] : arrays) {
@@ -33,6 +32,11 @@ inline void check_structure_layout(const at::Tensor& x, const at::Tensor& row_pt
     check_same_device(*t, x, name, "x");
     PYPRUNE_CHECK_VALUE(t->is_contiguous(), "'", name, "' must be contiguous");
   }
+}
+
+// The sizes the shape implies for the index arrays.
+inline void check_structure_sizes(const at::Tensor& col_idx, const at::Tensor& t_idx, const at::Tensor& t_perm,
+                                  const SparseShape& s) {
   PYPRUNE_CHECK_VALUE(col_idx.size(0) == s.nnz, "'col_idx' must have one entry per value (", s.nnz, "), got ",
                       col_idx.size(0));
   PYPRUNE_CHECK_VALUE(t_idx.size(0) == s.nnz, "'t_idx' must have one entry per value (", s.nnz, "), got ",
@@ -187,13 +191,12 @@ inline SparseShape sparse_shape(const at::Tensor& x, const at::Tensor& values,
                      x.scalar_type(), "), got ", values.scalar_type());
   check_dim(values, 1, "values");
   check_same_device(values, x, "values", "x");
-  check_dim(row_ptr, 1, "row_ptr");
-  check_dim(t_ptr, 1, "t_ptr");
+  check_structure_arrays(x, row_ptr, col_idx, t_ptr, t_idx, t_perm);
   PYPRUNE_CHECK_VALUE(row_ptr.size(0) >= 1, "'row_ptr' must be [M + 1], got shape ", row_ptr.sizes());
   const SparseShape s{x.size(0), x.size(1), row_ptr.size(0) - 1, values.size(0)};
   PYPRUNE_CHECK_VALUE(t_ptr.size(0) == s.in_features + 1, "'x' has ", s.in_features,
                       " features but 't_ptr' is [in_features + 1] for in_features = ", t_ptr.size(0) - 1);
-  check_structure_layout(x, row_ptr, col_idx, t_ptr, t_idx, t_perm, s);
+  check_structure_sizes(col_idx, t_idx, t_perm, s);
   check_pointers(row_ptr, s.nnz, "row_ptr");
   check_indices(col_idx, s.in_features, "col_idx", "in_features");
   if (pass == SparsePass::kForward) return s;

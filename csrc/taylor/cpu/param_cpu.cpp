@@ -88,19 +88,8 @@ std::vector<at::Tensor> topk_masks(const std::vector<at::Tensor>& thetas,
   int64_t equal = 0;         // elements whose key equals the final key
   const int threads = num_threads();
   bool nonfinite = false;
-  // NaN/Inf scores are an error even when nothing is kept (the radix passes below, which also
-  // see them, are skipped then).
-  if (keep == 0) {
-    bool nonfinite_any = false;
-#pragma omp parallel for schedule(dynamic, 4) num_threads(num_threads()) reduction(|| : nonfinite_any)
-    for (int64_t ci = 0; ci < num_chunks; ++ci) {
-      const Chunk& c = chunks[ci];
-      for (int64_t i = c.begin; i < c.end; ++i)
-        nonfinite_any |= !std::isfinite(score(tp[c.tensor][i], gp[c.tensor][i], alpha));
-    }
-    PYPRUNE_CHECK_VALUE(!nonfinite_any, "'params' or 'grads' contains NaN or Inf");
-  }
-  while (keep > 0 && fixed_bits < kKeyBits) {
+  // The first pass also runs when nothing is kept: it is where NaN/Inf scores are found.
+  while ((keep > 0 || fixed_bits == 0) && fixed_bits < kKeyBits) {
     const int bits = std::min(kRadixBits, kKeyBits - fixed_bits);
     const int shift = kKeyBits - fixed_bits - bits;
     std::vector<int64_t> hist(static_cast<size_t>(threads) * kRadixBins, 0);
