@@ -14,7 +14,7 @@ import os
 import sys
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHARED_FIELDS = ("out_dir", "seed", "show_progress")
+SHARED_FIELDS = ("out_dir", "seed", "show_progress", "quick_run")
 
 
 def _bench(args):

@@ -302,7 +302,7 @@ class InfoAccumulator:
         >>> acc = InfoAccumulator.from_range(torch.full((128,), -1.), torch.ones(128), bins=8,
         ...                                  num_classes=10)
         >>> for _ in range(3):
-        ...     acc.update(torch.rand(16, 20, 128) * 2 - 1, torch.randint(0, 10, (16, 20)))
+        ...     _ = acc.update(torch.rand(16, 20, 128) * 2 - 1, torch.randint(0, 10, (16, 20)))
         >>> acc.finalize().transfer_entropy.shape
         torch.Size([128])
     """

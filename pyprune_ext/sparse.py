@@ -167,20 +167,39 @@ class SparseLinear(nn.Module):
 
     @classmethod
     def from_dense(cls, linear, mask=None):
-        """A SparseLinear holding ``linear``'s weights at ``mask`` (default: its nonzero weights,
-        e.g. after magnitude pruning with torch.nn.utils.prune)."""
+        """A SparseLinear holding ``linear``'s weights at ``mask`` (default: its
+        torch.nn.utils.prune ``weight_mask`` if it has one, else its nonzero weights). Keeps the
+        dtype, device and ``requires_grad`` of the weights."""
         if not isinstance(linear, nn.Linear):
             raise TypeError(f"'linear' must be nn.Linear, got {type(linear).__name__}")
-        weight = linear.weight.detach()
+        pruned = hasattr(linear, "weight_orig") and hasattr(linear, "weight_mask")
+        weight = (linear.weight_orig if pruned else linear.weight).detach()  # prune's live weight at the mask
         if mask is None:
-            mask = weight != 0
+            mask = linear.weight_mask.bool() if pruned else weight != 0
+        check_tensor(mask, "mask", dtypes=(torch.bool,), ndims=(2,))
         layer = cls(linear.in_features, linear.out_features, bias=linear.bias is not None,
-                    mask=mask.to(torch.bool).cpu(), device=weight.device, dtype=weight.dtype)
+                    mask=mask.cpu(), device=weight.device, dtype=weight.dtype)
         with torch.no_grad():
             layer.values.copy_(weight[layer._rows(), layer.col_idx.long()])
             if linear.bias is not None:
                 layer.bias.copy_(linear.bias.detach())
+        layer.values.requires_grad_(linear.weight_orig.requires_grad if pruned else linear.weight.requires_grad)
         return layer
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # A saved layer may hold another mask than this one: take its sizes first, so a model
+        # sparsified at any density loads any saved sparsified state. (The structure itself is
+        # checked by the op at the next call; the values Parameter is new, so build optimizers after.)
+        saved = [state_dict.get(prefix + name) for name in (*_STRUCTURE, "values")]
+        if all(isinstance(t, torch.Tensor) for t in saved):
+            *structure, values = saved
+            for name, tensor in zip(_STRUCTURE, structure):
+                if tensor.shape != self._buffers[name].shape:
+                    self._buffers[name] = torch.empty_like(tensor, device=self.row_ptr.device)
+            if values.shape != self.values.shape:
+                self.values = nn.Parameter(self.values.new_empty(values.shape),
+                                           requires_grad=self.values.requires_grad)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def extra_repr(self):
         return (f"in_features={self.in_features}, out_features={self.out_features}, "

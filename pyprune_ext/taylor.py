@@ -20,7 +20,7 @@ All requested criteria come from one fused pass over ``x`` and ``g`` (``trace`` 
 :math:`\bar g` first: pass ``gbar`` or pay a second pass).
 """
 from collections.abc import Iterable
-from typing import Dict, List, Sequence
+from typing import Dict
 
 import torch
 
@@ -28,7 +28,7 @@ from ._ops import ops
 from ._validation import check_choice, check_float, check_real, check_tensor
 
 __all__ = ["CRITERIA", "ChannelStats", "channel_scores", "normalize_scores", "l1_stdv_scores",
-           "param_scores", "global_topk_masks", "ScoreCollector"]
+           "ScoreCollector"]
 
 CRITERIA = ("simple", "first_order", "fisher", "first_plus_second", "oracle", "meanprod", "trace")
 NEED_MEANS = {"meanprod", "trace"}
@@ -238,58 +238,6 @@ def l1_stdv_scores(weight, lam=0.5):
     return lam * spread + (1 - lam) * flat.abs().sum(1)
 
 
-def param_scores(theta, grad, alpha=0.0):
-    """Single-shot score ``|grad * theta| + alpha * theta^2`` of every parameter (report 4(3))."""
-    check_float(theta, "theta")
-    check_tensor(grad, "grad", dtypes=(theta.dtype,))
-    if grad.shape != theta.shape:
-        raise ValueError(f"'grad' must have the shape of 'theta' {tuple(theta.shape)}, got {tuple(grad.shape)}")
-    alpha = check_real(alpha, "alpha", low=0)
-    return ops.param_scores(theta.detach(), grad.detach(), alpha).view(theta.shape)
-
-
-def global_topk_masks(params: Sequence[torch.Tensor], grads: Sequence[torch.Tensor] = None, *,
-                      sparsity, alpha=0.0) -> List[torch.Tensor]:
-    """One global mask over all ``params``: keeps the ``round((1 - sparsity) * total)`` largest
-    single-shot scores, prunes the rest. Selection by radix histograms, never a sort, and no copy of
-    the scores. Ties are kept in order (tensor by tensor, then flat index).
-
-    Args:
-        params: parameter tensors (same float dtype and device); ``grads`` default to their ``.grad``.
-        sparsity: fraction pruned, in [0, 1).
-
-    Returns:
-        bool masks shaped like ``params`` (True = kept), ready for
-        ``torch.nn.utils.prune.custom_from_mask``.
-    """
-    sparsity = check_real(sparsity, "sparsity", low=0, high=1, high_open=True)
-    alpha = check_real(alpha, "alpha", low=0)
-    if isinstance(params, torch.Tensor) or not isinstance(params, Sequence):
-        raise TypeError(f"'params' must be a sequence of tensors, got {type(params).__name__}")
-    params = list(params)
-    if not params:
-        raise ValueError("'params' is empty")
-    if grads is None:
-        grads = [p.grad for p in params]
-        if any(g is None for g in grads):
-            raise ValueError("'grads' not given and some parameter has no .grad")
-    grads = list(grads)
-    if len(grads) != len(params):
-        raise ValueError(f"'grads' must have one tensor per parameter ({len(params)}), got {len(grads)}")
-    for i, (p, g) in enumerate(zip(params, grads)):
-        check_float(p, f"params[{i}]")
-        check_tensor(g, f"grads[{i}]", dtypes=(p.dtype,))
-        if g.shape != p.shape:
-            raise ValueError(f"'grads[{i}]' must have the shape of 'params[{i}]' {tuple(p.shape)}")
-        if p.dtype != params[0].dtype or p.device != params[0].device:
-            raise ValueError("every tensor of 'params' must share one dtype and device")
-    total = sum(p.numel() for p in params)
-    keep = total - int(round(sparsity * total))
-    masks = ops.global_topk_masks([p.detach() for p in params], [g.detach() for g in grads],
-                                  alpha, keep)
-    return [m.view(p.shape) for m, p in zip(masks, params)]
-
-
 class ScoreCollector:
     """Collects per-channel Taylor statistics of chosen modules' outputs over a dataset.
 
@@ -322,20 +270,35 @@ class ScoreCollector:
                 raise TypeError(f"'modules[{name!r}]' must be an nn.Module, got {type(module).__name__}")
         self.loss_reduction = check_choice(loss_reduction, "loss_reduction", ("sum", "mean"))
         self.with_means = bool(with_means)
+        self.modules = dict(modules)
         self.stats = {name: ChannelStats() for name in modules}
         self._gbar = {}
-        self._handles = [module.register_forward_hook(self._forward_hook(name))
-                         for name, module in modules.items()]
+        self._handles = []
+        self.attach()
+
+    def attach(self):
+        """Hooks the modules (done by the constructor; again after :meth:`remove` to go on
+        collecting)."""
+        if not self._handles:
+            self._handles = [module.register_forward_hook(self._forward_hook(name))
+                             for name, module in self.modules.items()]
+        return self
 
     def _forward_hook(self, name):
         def hook(_module, _inputs, output):
             if not (torch.is_grad_enabled() and isinstance(output, torch.Tensor) and output.requires_grad):
                 return
             x = output.detach()
+            channels_last = isinstance(_module, torch.nn.Linear) and x.dim() > 2
 
             def on_grad(grad):
                 scale = grad.shape[0] if self.loss_reduction == "mean" else 1.0
-                self.stats[name].update(x, grad.detach(), with_means=self.with_means,
+                g = grad.detach()
+                if channels_last:  # [Nb, *, C] -> [Nb, C, *]: a linear layer's positions are its "spatial"
+                    x_c, g_c = x.movedim(-1, 1), g.movedim(-1, 1)
+                else:
+                    x_c, g_c = x, g
+                self.stats[name].update(x_c, g_c, with_means=self.with_means,
                                         gbar=self._gbar.get(name), grad_scale=scale)
 
             output.register_hook(on_grad)

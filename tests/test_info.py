@@ -597,3 +597,16 @@ def test_mixed_devices_raise():
     x, y = torch.randn(4, 6, 3, device="cuda"), torch.randint(0, 3, (4, 6))
     with pytest.raises(ValueError, match="'labels' is on"):
         pp.transfer_entropy(x, y, 3)
+
+
+@pytest.mark.parametrize("binning", ["uniform", "quantile"])
+def test_accumulator_from_data_takes_the_edges_of_that_batch(binning):
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randn(6, 30, 5, generator=gen)
+    y = torch.randint(0, 4, (6, 30), generator=gen)
+    acc = pp.InfoAccumulator.from_data(x, 4, bins=6, binning=binning)
+    torch.testing.assert_close(acc.edges, pp.bin_edges(x, 6, binning).to(acc.edges.dtype))
+    got = acc.update(x, y).finalize()
+    expected = pp.information_scores(x, y, 4, bins=6, binning=binning)
+    torch.testing.assert_close(got.mutual_information, expected.mutual_information)
+    torch.testing.assert_close(got.transfer_entropy, expected.transfer_entropy)

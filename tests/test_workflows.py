@@ -10,11 +10,11 @@ from torch.nn.utils import prune as torch_prune
 
 from pyprune_ext import cli
 from pyprune_ext.prune import (InformationConfig, MagnitudeConfig, RegionConfig, SingleShotConfig,
-                               SparseConfig, TaylorConfig, magnitude_masks, run_information,
-                               run_magnitude, run_region, run_single_shot, run_sparse, run_taylor)
-from pyprune_ext.prune.common import set_mask, train, weight_mask
+                               SparseConfig, StructuredConfig, TaylorConfig, run_information,
+                               run_magnitude, run_region, run_single_shot, run_sparse, run_structured,
+                               run_taylor)
+from pyprune_ext.prune.common import magnitude_layer_masks, prunable_layers, set_mask, train, weight_mask
 from pyprune_ext.prune.information import VideoLSTM, remove_units, restore_units
-from pyprune_ext.prune.magnitude import prunable_layers
 from pyprune_ext.prune.reproduce import reproduce
 from pyprune_ext.prune.taylor import LeNet5Like, conv_flops, shrink
 
@@ -55,6 +55,8 @@ def magnitude_run(tmp_path_factory):
 def test_magnitude_quick_run(magnitude_run):
     config, results = magnitude_run
     assert_written(results, config)
+    assert results["sparse_timing"]["max_output_difference"] < 1e-4   # as SparseLinear: same outputs
+    assert results["sparse_timing"]["density"] == pytest.approx(1 - config.schedule[-1], abs=1e-3)
     layers = prunable_layers(results["model"])
     for layer in layers:
         assert_masked(layer)
@@ -69,13 +71,13 @@ def test_magnitude_masks_global_and_layerwise_exact():
     with torch.no_grad():
         a.weight.copy_(torch.tensor([[0.1, -0.2], [0.3, 0.4]]))
         b.weight.copy_(torch.tensor([[5.0, -6.0], [7.0, 8.0]]))
-    global_masks = magnitude_masks([a, b], 0.5, "global")
+    global_masks = magnitude_layer_masks([a, b], 0.5, "global")
     assert not global_masks[0].any() and global_masks[1].all()
-    layerwise = magnitude_masks([a, b], 0.5, "layerwise")
+    layerwise = magnitude_layer_masks([a, b], 0.5, "layerwise")
     assert layerwise[0].tolist() == [[False, False], [True, True]]
     assert layerwise[1].tolist() == [[False, False], [True, True]]
     with pytest.raises(ValueError, match="'scope'"):
-        magnitude_masks([a], 0.5, "per-row")
+        magnitude_layer_masks([a], 0.5, "per-row")
 
 
 def test_pruned_weights_stay_zero_through_training_and_masks_only_shrink():
@@ -84,7 +86,7 @@ def test_pruned_weights_stay_zero_through_training_and_masks_only_shrink():
     layers = prunable_layers(model)
     for sparsity in (0.4, 0.7):
         before = [weight_mask(layer).clone() for layer in layers]
-        for layer, mask in zip(layers, magnitude_masks(layers, sparsity)):
+        for layer, mask in zip(layers, magnitude_layer_masks(layers, sparsity)):
             set_mask(layer, mask)
         for layer, old in zip(layers, before):
             assert not bool((weight_mask(layer) & ~old).any())   # no pruned weight comes back
@@ -165,6 +167,10 @@ def test_information_quick_run(tmp_path_factory):
     for curve in curves.values():
         assert curve[0] == pytest.approx(results["accuracy"])   # nothing removed
     assert len({curve[-1] for curve in curves.values()}) == 1    # all removed: one model whatever the order
+    physical = results["physical_removal"]   # the cut-out LSTM computes what the masked one does
+    half = results["removed_counts"][len(results["removed_counts"]) // 2]
+    assert physical["kept_units"] == config.hidden - half
+    assert physical["accuracy"] == pytest.approx(curves["TE low-first"][results["removed_counts"].index(half)])
 
 
 # ---------------------------------------------------------------- taylor
@@ -221,6 +227,9 @@ def test_single_shot_quick_run(tmp_path_factory):
             assert cell["kept_weights"] == total - round(float(sparsity) * total), (sparsity, method)
     at_90 = results["table"]["0.9"]
     assert at_90["ours"]["accuracy"] > at_90["random"]["accuracy"] + 0.2
+    timing = results["sparse_timing"]   # the last model as SparseLinear layers computes the same
+    assert timing["max_output_difference"] < 1e-4
+    assert timing["density"] == pytest.approx(1 - max(config.sparsities), abs=1e-3)
 
 
 # ---------------------------------------------------------------- sparse from scratch
@@ -233,6 +242,25 @@ def test_sparse_quick_run(tmp_path_factory):
     assert rows["1"]["nonzeros"] == 784 * 500
     assert rows["0.04"]["nonzeros"] == 500 * round(784 * 0.04)  # equal count per row
     assert rows["1"]["accuracy"] > 0.85 and rows["0.04"]["accuracy"] > 0.8
+
+
+# ---------------------------------------------------------------- structured (Torch-Pruning)
+
+def test_structured_quick_run(tmp_path_factory):
+    pytest.importorskip("torch_pruning")
+    config = quick(StructuredConfig, tmp_path_factory, "structured")
+    results = run_structured(config)
+    assert_written(results, config)
+    base = results["unpruned"]
+    assert base["accuracy"] > 0.8
+    assert set(results["runs"]) == set(config.methods)
+    for method, run in results["runs"].items():
+        points = run["points"]
+        assert [p["target"] for p in points] + run["unreached"] == sorted(config.targets), method
+        assert all(p["flops_removed"] >= p["target"] for p in points)
+        assert all(p["params"] < base["params"] for p in points)
+        assert points and points[0]["accuracy"] > 0.5, method   # half the FLOPs off, fine-tuned
+    assert results["runs"]["tp_magnitude"]["score_seconds"] < results["runs"]["fisher"]["score_seconds"]
 
 
 # ---------------------------------------------------------------- CLI and reproduce
@@ -265,4 +293,4 @@ def test_reproduce_sets_results_beside_the_paper(tmp_path):
                      echo=lines.append)
     paper, ours, note = rows["sparse"]
     assert "97.90%" in paper and "gamma 0.04" in ours and "MNIST subset" in note
-    assert "paper:" in lines[0] and os.path.exists(tmp_path / "sparse" / "results.json")
+    assert "paper:" in lines[0] and "epochs=3*" in lines[0] and os.path.exists(tmp_path / "sparse" / "results.json")

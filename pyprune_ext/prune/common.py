@@ -1,19 +1,25 @@
 """What every workflow shares: configs, seeded batching, training and evaluation loops with
 progress bars, masks through torch.nn.utils.prune, results JSON and figures."""
+import copy
 import dataclasses
 import json
 import math
 import os
 import platform
+import statistics
 import time
 from typing import Callable, ClassVar, Dict, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 from torch.nn.utils import prune as torch_prune
 
+from ..sparsify import sparsify
+from ..topk import magnitude_masks
+
 __all__ = ["RunSettings", "progress", "batches", "train", "accuracy", "set_mask", "weight_mask",
-           "write_results", "pyplot"]
+           "prunable_layers", "magnitude_layer_masks", "sparsity_of", "write_results", "pyplot"]
 
 
 # (low, high, low_open, high_open): the range a numeric config field (each element of a tuple
@@ -38,9 +44,16 @@ class RunSettings:
     out_dir: Optional[str] = None   # results.json and figures go here; None writes nothing
     seed: int = 0
     show_progress: bool = True
+    quick_run: bool = False         # made by quick(): figures and summaries say so
 
     LIMITS: ClassVar[Dict[str, Tuple]] = {}
     CHOICES: ClassVar[Dict[str, Tuple]] = {}
+    QUICK: ClassVar[Dict[str, object]] = {}   # the settings quick() changes
+
+    @classmethod
+    def quick(cls, **overrides):
+        """The short run (about a minute): the full settings with ``QUICK`` and ``overrides`` applied."""
+        return cls(**{**cls.QUICK, "quick_run": True, **overrides})
 
     def __post_init__(self):
         check_field("seed", self.seed, INTEGER_AT_LEAST_0)
@@ -158,6 +171,70 @@ def weight_mask(module, name="weight"):
     return torch.ones_like(getattr(module, name), dtype=torch.bool)
 
 
+def prunable_layers(model):
+    """The Linear and Conv layers of ``model`` whose weights are pruned, in module order."""
+    return [m for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d))]
+
+
+def magnitude_layer_masks(layers, sparsity, scope="layerwise"):
+    """Bool masks keeping the largest |w| of each layer (``layerwise``) or of all layers together
+    (``global``), ``sparsity`` the pruned share; weights already pruned (zero) stay pruned."""
+    masks = magnitude_masks([layer.weight.detach() for layer in layers], sparsity, scope=scope)
+    return [m & weight_mask(layer) for m, layer in zip(masks, layers)]
+
+
+def sparsity_of(layers):
+    """Pruned share of all weights of ``layers`` and of each one."""
+    masks = [weight_mask(layer) for layer in layers]
+    per_layer = [1 - int(m.sum()) / m.numel() for m in masks]
+    total = sum(m.numel() for m in masks)
+    kept = sum(int(m.sum()) for m in masks)
+    return 1 - kept / total, per_layer
+
+
+def median_seconds(fn, *, repeats=20, warmup=3):
+    """Median wall time of ``fn()`` over ``repeats`` calls after ``warmup`` calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def dense_vs_sparse_times(dense, masks, batch, *, lr):
+    """Inference and SGD training-step time (ms, median) of the plain ``dense`` model and of a
+    copy of it turned into SparseLinear layers at ``masks`` (``{layer name: bool mask}``), on one
+    ``batch`` ``(x, y)``; plus the largest output difference between the two."""
+    sparse = sparsify(copy.deepcopy(dense), masks)
+    x, y = batch
+    row = {"density": sum(int(m.sum()) for m in masks.values()) / sum(m.numel() for m in masks.values())}
+    with torch.no_grad():
+        row["max_output_difference"] = float((dense.eval()(x) - sparse.eval()(x)).abs().max())
+    for name, model in (("dense", dense), ("sparse", sparse)):
+        with torch.inference_mode():
+            row[f"{name}_inference_ms"] = 1e3 * median_seconds(lambda: model(x))
+        trained = copy.deepcopy(model).train()   # the timed steps change the weights: not the model's
+        optimizer = torch.optim.SGD(trained.parameters(), lr=lr)
+
+        def step():
+            optimizer.zero_grad(set_to_none=True)
+            classification_loss(trained(x), y).backward()
+            optimizer.step()
+        row[f"{name}_train_step_ms"] = 1e3 * median_seconds(step)
+    return row
+
+
+def timing_line(row):
+    """One summary line from :func:`dense_vs_sparse_times`."""
+    return (f"as SparseLinear ({row['density']:.1%} of the weights): inference "
+            f"{row['dense_inference_ms']:.2f} -> {row['sparse_inference_ms']:.2f} ms, training step "
+            f"{row['dense_train_step_ms']:.2f} -> {row['sparse_train_step_ms']:.2f} ms per batch "
+            f"({torch.get_num_threads()} threads)")
+
+
 def _jsonable(value):
     if dataclasses.is_dataclass(value):
         return _jsonable(dataclasses.asdict(value))
@@ -201,6 +278,9 @@ def pyplot():
 def save_figure(fig, settings, name):
     """Saves ``fig`` as ``<out_dir>/<name>.png`` and closes it; returns the path (None: no out_dir)."""
     plt = pyplot()
+    if settings.quick_run:
+        fig.text(0.99, 0.005, "quick run (--quick): short settings, not the papers' numbers",
+                 ha="right", va="bottom", fontsize=6, color="grey")
     path = None
     if settings.out_dir is not None:
         os.makedirs(settings.out_dir, exist_ok=True)

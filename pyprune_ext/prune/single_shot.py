@@ -8,11 +8,11 @@ from typing import Tuple
 
 import torch
 
-from ..taylor import global_topk_masks
+from ..topk import global_topk_masks, magnitude_masks
 from . import common as limits
-from .common import (RunSettings, accuracy, batches, classification_loss, progress, pyplot, save_figure, set_mask,
-                     train, write_results)
-from .magnitude import prunable_layers, trained_mlp
+from .common import (RunSettings, accuracy, batches, classification_loss, dense_vs_sparse_times, progress,
+                     prunable_layers, pyplot, save_figure, set_mask, timing_line, train, write_results)
+from .models import dense_copy_and_masks, trained_mlp
 
 __all__ = ["SingleShotConfig", "single_shot_masks", "run_single_shot"]
 
@@ -42,9 +42,7 @@ class SingleShotConfig(RunSettings):
         if not self.methods:
             raise ValueError(f"'methods' must name at least one of {METHODS}")
 
-    @classmethod
-    def quick(cls, **overrides):
-        return cls(**{"pretrain_epochs": 4, "grad_batches": 4, "finetune_epochs": 1, **overrides})
+    QUICK = {"pretrain_epochs": 4, "grad_batches": 4, "finetune_epochs": 1}
 
 
 def accumulated_gradients(model, data, *, batches_used, batch_size):
@@ -73,10 +71,10 @@ def single_shot_masks(layers, grads, sparsity, method, *, alpha, generator=None)
     if method == "snip":
         return global_topk_masks(weights, grads, sparsity=sparsity, alpha=0.0)
     if method == "magnitude":
-        return global_topk_masks(weights, [torch.zeros_like(w) for w in weights], sparsity=sparsity, alpha=1.0)
+        return magnitude_masks(weights, sparsity, scope="global")
     if method == "random":  # random scores through the same selection: the same kept count
         noise = [torch.rand(w.shape, generator=generator) for w in weights]
-        return global_topk_masks(noise, [torch.zeros_like(w) for w in weights], sparsity=sparsity, alpha=1.0)
+        return magnitude_masks(noise, sparsity, scope="global")
     raise ValueError(f"'method' must be one of {METHODS}, got {method!r}")
 
 
@@ -100,13 +98,18 @@ def run_single_shot(config: SingleShotConfig):
         table.setdefault(f"{sparsity:g}", {})[method] = {
             "accuracy_pruned": pruned, "accuracy": accuracy(model, test_data), "kept_weights": kept}
     total = sum(layer.weight.numel() for layer in prunable_layers(pretrained))
-    results = {"accuracy": base, "weights": total, "table": table}
+    # The last model (highest sparsity, last method) as SparseLinear layers, timed against dense.
+    dense, masks = dense_copy_and_masks(model, (784, *config.hidden, 10))
+    batch = (train_data[0][:config.batch_size], train_data[1][:config.batch_size])
+    timing = dict(dense_vs_sparse_times(dense, masks, batch, lr=config.lr), sparsity=sparsity, method=method)
+    results = {"accuracy": base, "weights": total, "table": table, "sparse_timing": timing}
     lines = [f"pre-trained MLP 784-{'-'.join(map(str, config.hidden))}-10: {base:.2%}; after pruning "
              f"and {config.finetune_epochs} fine-tuning epoch(s), test accuracy (just pruned):"]
-    for sparsity, row in table.items():
+    for shown, row in table.items():
         cells = ", ".join(f"{m} {v['accuracy']:.2%} ({v['accuracy_pruned']:.2%})" for m, v in row.items())
-        lines.append(f"  {float(sparsity):.0%} sparsity: {cells}")
+        lines.append(f"  {float(shown):.0%} sparsity: {cells}")
     lines.append("paper (ViT-B/16, CIFAR-10, 90%): 95.92% vs random 85.70%")
+    lines.append(f"{method} at {timing['sparsity']:.0%}: " + timing_line(timing))
     results["summary"] = lines
     results["figures"] = [_plot(table, config)]
     write_results(config, "single_shot", config, results)

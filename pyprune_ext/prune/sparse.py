@@ -35,9 +35,7 @@ class SparseConfig(RunSettings):
               "lr": limits.POSITIVE, "momentum": limits.MOMENTUM, "pretrain_lr": limits.POSITIVE,
               "batch_size": limits.INTEGER_AT_LEAST_1}
 
-    @classmethod
-    def quick(cls, **overrides):
-        return cls(**{"pretrain_epochs": 1, "epochs": 3, **overrides})
+    QUICK = {"pretrain_epochs": 1, "epochs": 3}
 
 
 def sparse_mlp(density, hidden=500, *, generator=None):

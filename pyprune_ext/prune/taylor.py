@@ -51,11 +51,8 @@ class TaylorConfig(RunSettings):
         if len(self.widths) != 2:
             raise ValueError(f"'widths' must be two conv widths, got {self.widths}")
 
-    @classmethod
-    def quick(cls, **overrides):
-        return cls(**{"widths": (8, 16), "fc_width": 128, "train_size": 2000, "epochs": 3,
-                      "criteria": ("l1_stdv", "fisher", "meanprod", "trace+norm"),
-                      "score_batches": 2, "finetune_steps": 5, **overrides})
+    QUICK = {"widths": (8, 16), "fc_width": 128, "train_size": 2000, "epochs": 3,
+             "criteria": ("l1_stdv", "fisher", "meanprod", "trace+norm"), "score_batches": 2, "finetune_steps": 5}
 
 
 class ChannelGate(nn.Module):

@@ -1,0 +1,96 @@
+"""Whole models: scoring a ResNet's layers over 20 batches (ours: the collector and every
+one-pass criterion; Torch-Pruning's GroupTaylorImportance over the same batches; the bare
+forward + backward both need), and inference of an MLP 784-500-500-10 at 4% density, dense vs
+``sparsify``-ed vs the same model on torch.sparse CSR."""
+import copy
+import warnings
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import pyprune_ext as pp
+from pyprune_ext.prune.models import DigitsResNet, mlp
+
+from conftest import QUICK, run
+from peers import CsrLinear
+
+SCORE_BATCHES = 2 if QUICK else 20
+ONE_PASS = tuple(c for c in pp.CRITERIA if c != "trace")   # trace needs a second pass by definition
+
+
+def score_batches():
+    gen = torch.Generator().manual_seed(0)
+    return [(torch.randn(50, 784, generator=gen), torch.randint(0, 10, (50,), generator=gen))
+            for _ in range(SCORE_BATCHES)]
+
+
+def resnet():
+    torch.manual_seed(0)
+    return DigitsResNet((16, 32, 64)).eval()
+
+
+def backward_passes(model, batches):
+    for x, y in batches:
+        F.cross_entropy(model(x), y).backward()
+
+
+@pytest.mark.parametrize("impl", ["forward + backward only", "Torch-Pruning GroupTaylor", "ours"])
+def test_score_resnet(benchmark, impl):
+    tp = pytest.importorskip("torch_pruning")
+    model, batches = resnet(), score_batches()
+    benchmark.group = (f"score DigitsResNet(16,32,64) over {SCORE_BATCHES} batches of 50 "
+                       f"(ours: {len(ONE_PASS)} criteria of every conv)")
+    convs = {name: m for name, m in model.named_modules() if isinstance(m, nn.Conv2d)}
+    if impl == "forward + backward only":
+        def score():
+            model.zero_grad(set_to_none=True)
+            backward_passes(model, batches)
+    elif impl == "Torch-Pruning GroupTaylor":
+        graph = tp.DependencyGraph().build_dependency(model, batches[0][0][:1])
+        groups = list(graph.get_all_groups(ignored_layers=[model.fc], root_module_types=[nn.Conv2d]))
+        importance = tp.importance.GroupTaylorImportance()
+
+        def score():
+            model.zero_grad(set_to_none=True)
+            backward_passes(model, batches)
+            return [importance(group) for group in groups]
+    else:
+        def score():
+            model.zero_grad(set_to_none=True)
+            collector = pp.ScoreCollector(convs, loss_reduction="mean")
+            backward_passes(model, batches)
+            collector.remove()
+            return collector.scores(ONE_PASS)
+    run(benchmark, score)
+
+
+def sparse_mlp_models():
+    torch.manual_seed(0)
+    dense = mlp((784, 500, 500, 10)).eval()
+    sparse = pp.sparsify(copy.deepcopy(dense), density=0.04, min_features=100)
+    masked = pp.densify(copy.deepcopy(sparse))   # the dense model with the same zeros
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # "sparse CSR support is in beta"
+        csr = [CsrLinear(layer.weight.detach(), layer.bias.detach()) for layer in masked[::2]]
+    return masked, sparse, csr
+
+
+@pytest.mark.parametrize("impl", ["dense", "torch.sparse CSR", "ours"])
+def test_sparse_mlp_inference(benchmark, impl):
+    masked, sparse, csr = sparse_mlp_models()
+    x = torch.randn(100, 784)
+    benchmark.group = "MLP 784-500-500-10 inference, batch 100, hidden layers at 4% density"
+
+    def csr_forward(h):
+        for i, layer in enumerate(csr):
+            h = layer.forward(h) if i < 2 else F.linear(h, masked[4].weight, masked[4].bias)
+            if i < 2:
+                h = torch.relu(h)
+        return h
+
+    with torch.inference_mode():
+        model = {"dense": masked, "ours": sparse}.get(impl, csr_forward)
+        y = run(benchmark, model, x)
+        torch.testing.assert_close(y, masked(x), rtol=1e-4, atol=1e-4)

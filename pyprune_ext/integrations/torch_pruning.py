@@ -1,0 +1,181 @@
+"""Our Taylor criteria as importances for Torch-Pruning's pruners (``pip install 'pyprune_ext[torch-pruning]'``).
+
+Torch-Pruning finds the dependency groups of a model (a residual add ties the output channels of
+every conv feeding it; BatchNorm and the next layer's inputs follow) and removes channels
+physically. :class:`TaylorChannelImportance` gives it the scores: the statistics of every
+conv/linear output come from our fused per-channel op, gathered by a :class:`~pyprune_ext.ScoreCollector`
+over as many batches as you like (and summed over processes), each layer's scores are normalised
+as in eq. 4.13, and the scores of a group's layers are reduced as Torch-Pruning's own
+importances do (``group_reduction``, ``normalizer``)::
+
+    import torch_pruning as tp
+    importance = TaylorChannelImportance("fisher")
+    importance.accumulate(model, loader, loss_fn)          # or: with importance.recording(model): ...
+    pruner = tp.pruner.MetaPruner(model, example_inputs, importance=importance,
+                                  pruning_ratio=0.5, ignored_layers=[model.fc])
+    pruner.step()
+    importance.reset()                                     # the channels changed: score afresh
+
+Torch-Pruning's group graph covers conv nets; for LSTM/GRU hidden units use
+:func:`pyprune_ext.remove_recurrent_units`.
+"""
+import contextlib
+from typing import Callable, Iterable, Optional
+
+import torch
+from torch import nn
+
+try:
+    import torch_pruning as tp
+    from torch_pruning.pruner import function as tp_function
+except ImportError as error:  # pragma: no cover - depends on the environment
+    raise ImportError("pyprune_ext.integrations.torch_pruning needs Torch-Pruning: "
+                      "pip install 'pyprune_ext[torch-pruning]'") from error
+
+from .._validation import check_choice, check_real
+from ..taylor import CRITERIA, ScoreCollector, normalize_scores
+
+__all__ = ["TaylorChannelImportance"]
+
+# Criteria that can be negative enter the layer normalisation (and the ranking) by magnitude.
+SIGNED = ("first_order", "first_plus_second")
+_OUT_CHANNELS = (tp_function.prune_conv_out_channels, tp_function.prune_linear_out_channels,
+                 tp_function.prune_batchnorm_out_channels)
+
+
+class TaylorChannelImportance(tp.importance.GroupMagnitudeImportance):
+    """A Torch-Pruning importance backed by :func:`pyprune_ext.channel_scores`' criteria.
+
+    Args:
+        criterion: one of :data:`pyprune_ext.CRITERIA` (``trace`` costs a second pass over the data).
+        p: the exponent of eq. 4.13's layer normalisation :math:`\\sqrt{S_c} / (\\sum \\sqrt{S}^p)^{1/p}`,
+            which makes layers comparable under ``global_pruning``; ``None`` leaves the raw scores.
+        group_reduction, normalizer: as in Torch-Pruning's importances (``"mean"``, ``"sum"``,
+            ``"max"``, ``"prod"``, ``"first"``; ``"mean"``, ``"max"``, ``"sum"``, ``None``, ...).
+        target_types: the modules whose outputs are scored (default conv, linear and BatchNorm).
+        loss_reduction: ``"mean"`` when ``loss_fn`` averages over the batch (PyTorch's default),
+            ``"sum"`` when it sums; the criteria are defined on the summed loss.
+
+    A group's score of a channel is the reduction, over the group's layers whose **output**
+    channels are pruned (a conv, a linear or a BatchNorm), of that layer's normalised score.
+    Layers whose inputs are pruned carry no feature map of those channels and do not vote.
+    """
+
+    def __init__(self, criterion="fisher", *, p: Optional[float] = 1.0, group_reduction="mean",
+                 normalizer=None, target_types=(nn.modules.conv._ConvNd, nn.Linear,
+                                                nn.modules.batchnorm._BatchNorm),
+                 loss_reduction="mean"):
+        super().__init__(group_reduction=group_reduction, normalizer=normalizer,
+                         target_types=list(target_types))
+        self.criterion = check_choice(criterion, "criterion", CRITERIA)
+        self.layer_p = None if p is None else check_real(p, "p", low=0, low_open=True)
+        self.loss_reduction = check_choice(loss_reduction, "loss_reduction", ("sum", "mean"))
+        self._collector = None
+        self._names = {}      # module -> name in the collector
+        self._scores = None   # module -> [C] normalised scores, computed on the first call
+
+    # ---- gathering -------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def recording(self, model: nn.Module):
+        """Hooks the target layers of ``model``: every backward pass inside the block adds its
+        batch to the statistics. Blocks add up until :meth:`reset`."""
+        if self._collector is None:
+            modules = {name: m for name, m in model.named_modules()
+                       if isinstance(m, tuple(self.target_types))}
+            if not modules:
+                raise ValueError("'model' has none of the target layer types")
+            self._names = {m: name for name, m in modules.items()}
+            self._collector = ScoreCollector(modules, loss_reduction=self.loss_reduction)
+        else:
+            self._collector.attach()
+        try:
+            yield self
+        finally:
+            self._collector.remove()
+            self._scores = None
+
+    def accumulate(self, model: nn.Module, batches: Iterable, loss_fn: Callable, *, max_batches=None):
+        """Runs forward and backward over ``batches`` of ``(inputs, targets)`` and records them
+        (``trace`` makes a second pass, with the mean gradient of the first). Parameter gradients
+        are left as they were."""
+        saved = [(p, p.grad) for p in model.parameters()]
+        passes = 2 if self.criterion == "trace" else 1
+        try:
+            for pass_index in range(passes):
+                if pass_index:
+                    self._collector.with_gbar()
+                with self.recording(model):
+                    for i, (inputs, targets) in enumerate(batches):
+                        if max_batches is not None and i >= max_batches:
+                            break
+                        loss_fn(model(inputs), targets).backward()
+        finally:
+            for param, grad in saved:
+                param.grad = grad
+        return self
+
+    def all_reduce(self, group=None):
+        """Sums the statistics over the processes of ``group`` (``torch.distributed``)."""
+        self._require_statistics()
+        self._collector.all_reduce(group)
+        self._scores = None
+        return self
+
+    def reset(self):
+        """Forgets the statistics (after a pruning step the layers have other channels)."""
+        if self._collector is not None:
+            self._collector.remove()
+        self._collector, self._names, self._scores = None, {}, None
+        return self
+
+    # ---- scoring ---------------------------------------------------------------------------
+    def layer_scores(self):
+        """``{layer name: [C] float64}``: each scored layer's criterion, normalised by eq. 4.13."""
+        return {self._names[m]: s for m, s in self._layer_scores().items()}
+
+    def _require_statistics(self):
+        if self._collector is None or all(s.count == 0 for s in self._collector.stats.values()):
+            raise RuntimeError("no statistics yet: call accumulate() or run backward passes inside "
+                               "recording() first")
+
+    def _layer_scores(self):
+        if self._scores is None:
+            self._require_statistics()
+            self._scores = {}
+            for name, stats in self._collector.stats.items():
+                if stats.count == 0:
+                    continue   # a layer the loss does not depend on
+                score = stats.scores((self.criterion,))[self.criterion]
+                if self.criterion in SIGNED:
+                    score = score.abs()
+                if self.layer_p is not None:
+                    score = normalize_scores(score, self.layer_p)
+                self._scores[self._collector.modules[name]] = score
+        return self._scores
+
+    @torch.no_grad()
+    def __call__(self, group):
+        scores = self._layer_scores()
+        group_imp, group_idxs = [], []
+        for i, (dep, idxs) in enumerate(group):
+            layer = dep.target.module
+            if dep.handler not in _OUT_CHANNELS or layer not in scores:
+                continue
+            score = scores[layer]
+            if score.shape[0] != _out_channels(layer):
+                raise RuntimeError(f"the statistics of '{self._names[layer]}' have {score.shape[0]} "
+                                   f"channels but the layer now has {_out_channels(layer)}: call reset() "
+                                   "and accumulate again after each pruning step")
+            group_imp.append(score[torch.as_tensor(idxs, dtype=torch.long, device=score.device)])
+            group_idxs.append(group[i].root_idxs)
+        if not group_imp:
+            return None
+        return self._normalize(self._reduce(group_imp, group_idxs), self.normalizer)
+
+
+def _out_channels(layer):
+    for attribute in ("out_channels", "out_features", "num_features"):
+        if hasattr(layer, attribute):
+            return getattr(layer, attribute)
+    raise TypeError(f"cannot tell the output channels of {type(layer).__name__}")
+
