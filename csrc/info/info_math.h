@@ -22,49 +22,57 @@ struct XLogX {
   PYPRUNE_HD double operator()(double c) const { return xlogx(c); }
 };
 
-struct InfoScore {
-  double entropy;
-  double mutual_information;
-  double transfer_entropy;
+// Sums over one [bins][classes] block of counts: its total, and c log c summed over its cells,
+// over its row sums (over classes) and over its column sums (over bins), with how many of each
+// are nonzero (for Miller-Madow). Entropy and MI need one block; TE needs one per history state.
+struct BlockSums {
+  double total = 0, cells = 0, rows = 0, cols = 0;
+  int64_t nonzero_cells = 0, nonzero_rows = 0, nonzero_cols = 0;
 };
+
+template <typename count_t, typename XLogXFn>
+PYPRUNE_HD BlockSums block_sums(const count_t* block, int32_t bins, int32_t classes, const XLogXFn& xlogx) {
+  BlockSums s;
+  for (int32_t b = 0; b < bins; ++b) {
+    double row = 0;
+    for (int32_t y = 0; y < classes; ++y) {
+      const double c = static_cast<double>(block[b * classes + y]);
+      s.cells += xlogx(c);
+      s.nonzero_cells += c > 0;
+      row += c;
+    }
+    s.rows += xlogx(row);
+    s.nonzero_rows += row > 0;
+    s.total += row;
+  }
+  for (int32_t y = 0; y < classes; ++y) {
+    double col = 0;
+    for (int32_t b = 0; b < bins; ++b) col += static_cast<double>(block[b * classes + y]);
+    s.cols += xlogx(col);
+    s.nonzero_cols += col > 0;
+  }
+  return s;
+}
 
 // joint: [bins][classes] counts of (x_t, y_t).
 template <typename count_t, typename XLogXFn = XLogX>
 PYPRUNE_HD void entropy_and_mi(const count_t* joint, int32_t bins, int32_t classes,
                                bool miller_madow, double* entropy, double* mi,
                                const XLogXFn& xlogx = XLogXFn()) {
-  double n = 0, s_xy = 0, s_x = 0, s_y = 0;
-  int64_t m_x = 0, m_y = 0, m_xy = 0;
-  for (int32_t b = 0; b < bins; ++b) {
-    double c_x = 0;
-    for (int32_t y = 0; y < classes; ++y) {
-      const double c = static_cast<double>(joint[b * classes + y]);
-      s_xy += xlogx(c);
-      m_xy += c > 0;
-      c_x += c;
-    }
-    s_x += xlogx(c_x);
-    m_x += c_x > 0;
-    n += c_x;
-  }
-  for (int32_t y = 0; y < classes; ++y) {
-    double c_y = 0;
-    for (int32_t b = 0; b < bins; ++b) c_y += static_cast<double>(joint[b * classes + y]);
-    s_y += xlogx(c_y);
-    m_y += c_y > 0;
-  }
+  const BlockSums s = block_sums(joint, bins, classes, xlogx);
+  const double n = s.total;
   if (n <= 0) {
     *entropy = 0;
     *mi = 0;
     return;
   }
-  double h = log(n) - s_x / n;
-  double i = log(n) + (s_xy - s_x - s_y) / n;
+  double h = log(n) - s.rows / n;
+  double i = log(n) + (s.cells - s.rows - s.cols) / n;
   h = h > 0 ? h : 0;  // rounding can leave -1e-16 on a constant neuron
   i = i > 0 ? i : 0;
   if (miller_madow) {
-    h += (m_x - 1) / (2 * n);
-    i += (m_x + m_y - m_xy - 1) / (2 * n);
+    h += (s.nonzero_rows - 1) / (2 * n);
+    i += (s.nonzero_rows + s.nonzero_cols - s.nonzero_cells - 1) / (2 * n);
   }
   *entropy = h;
   *mi = i;
@@ -78,29 +86,16 @@ PYPRUNE_HD double transfer_entropy(const count_t* joint, int64_t states, int32_t
   double n = 0, s_hxy = 0, s_h = 0, s_hx = 0, s_hy = 0;
   int64_t m_h = 0, m_hx = 0, m_hy = 0, m_hxy = 0;
   for (int64_t h = 0; h < states; ++h) {
-    const count_t* block = joint + h * bins * classes;
-    double c_h = 0;
-    for (int32_t x = 0; x < bins; ++x) {
-      double c_hx = 0;
-      for (int32_t y = 0; y < classes; ++y) {
-        const double c = static_cast<double>(block[x * classes + y]);
-        s_hxy += xlogx(c);
-        m_hxy += c > 0;
-        c_hx += c;
-      }
-      s_hx += xlogx(c_hx);
-      m_hx += c_hx > 0;
-      c_h += c_hx;
-    }
-    for (int32_t y = 0; y < classes; ++y) {
-      double c_hy = 0;
-      for (int32_t x = 0; x < bins; ++x) c_hy += static_cast<double>(block[x * classes + y]);
-      s_hy += xlogx(c_hy);
-      m_hy += c_hy > 0;
-    }
-    s_h += xlogx(c_h);
-    m_h += c_h > 0;
-    n += c_h;
+    const BlockSums s = block_sums(joint + h * bins * classes, bins, classes, xlogx);
+    s_hxy += s.cells;
+    s_hx += s.rows;
+    s_hy += s.cols;
+    m_hxy += s.nonzero_cells;
+    m_hx += s.nonzero_rows;
+    m_hy += s.nonzero_cols;
+    s_h += xlogx(s.total);
+    m_h += s.total > 0;
+    n += s.total;
   }
   if (n <= 0) return 0;
   double te = (s_hxy + s_h - s_hx - s_hy) / n;

@@ -1,7 +1,7 @@
 // Autograd of the sparse linear layer, in C++ (as torchvision registers its ops' autograd): one
 // kernel under the Autograd key for every device, calling the forward and backward ops through
-// the dispatcher. A Python torch.library.register_autograd costs ~60 us more per training step,
-// a sixth of a whole (100, 784, 500) step.
+// the dispatcher. A Python torch.library.register_autograd adds a sizeable fixed cost per
+// training step, which shows at small batch sizes.
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/autograd.h>
 #include <torch/library.h>

@@ -80,7 +80,7 @@ inline void row_tile(int32_t begin, int32_t end, const int32_t* idx, const int32
 
 // A batch of 1: one row's dot product with the dense column, over eight independent partial
 // sums (the FMA latency). Pointer walks keep the loop at three loads and an FMA per nonzero.
-// Scalar on purpose: GCC otherwise turns it into gathers with 64-bit index arithmetic, 2x slower.
+// Scalar on purpose: GCC otherwise turns it into gathers with 64-bit index arithmetic, which are slower.
 template <typename scalar_t>
 __attribute__((optimize("no-tree-vectorize", "no-tree-slp-vectorize"))) inline scalar_t
 row_column(int32_t begin, int32_t end, const int32_t* idx, const int32_t* perm,
