@@ -20,7 +20,7 @@ std::tuple<at::Tensor, at::Tensor> info_permutation_null_cpu(const at::Tensor& x
                                                              const at::Tensor& perms, double base,
                                                              bool miller_madow);
 
-// taylor/cpu/taylor_cpu.cpp, taylor/cpu/param_cpu.cpp
+// taylor/cpu/taylor_cpu.cpp, topk/cpu/topk_cpu.cpp
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> taylor_channel_stats_cpu(
     const at::Tensor& x, const at::Tensor& g, const c10::optional<at::Tensor>& gbar, bool with_means);
 at::Tensor param_scores_cpu(const at::Tensor& theta, const at::Tensor& grad, double alpha);

@@ -41,24 +41,6 @@ inline std::vector<at::Tensor> channel_outputs(const ChannelShape& s, const at::
           at::zeros({s.channels, mean_cols}, opts), at::zeros({s.channels}, opts)};
 }
 
-// params and grads: one float dtype and device, grads[i] shaped like params[i].
-inline void check_params(at::TensorList thetas, at::TensorList grads) {
-  PYPRUNE_CHECK_VALUE(thetas.size() == grads.size(), "'grads' must have one tensor per parameter (",
-                      thetas.size(), "), got ", grads.size());
-  for (size_t i = 0; i < thetas.size(); ++i) {
-    check_float(thetas[i], thetas.size() == 1 ? "theta" : "params");
-    PYPRUNE_CHECK_TYPE(thetas[i].scalar_type() == thetas[0].scalar_type(),
-                       "every tensor of 'params' must have one dtype");
-    PYPRUNE_CHECK_VALUE(grads[i].sizes() == thetas[i].sizes() &&
-                            grads[i].scalar_type() == thetas[i].scalar_type(),
-                        "'grads[", i, "]' must match 'params[", i, "]' (", thetas[i].sizes(), ", ",
-                        thetas[i].scalar_type(), "), got ", grads[i].sizes(), ", ",
-                        grads[i].scalar_type());
-    check_same_device(thetas[i], thetas[0], "params", "params[0]");
-    check_same_device(grads[i], thetas[i], "grads", "params");
-  }
-}
-
 // NaN/Inf anywhere in x or g reaches sq (x^2) or dot (x g, with 0 * Inf = NaN).
 inline void check_channel_sums(const std::vector<at::Tensor>& out) {
   PYPRUNE_CHECK_VALUE(at::isfinite(out[0]).all().item<bool>() &&

@@ -13,8 +13,4 @@ struct ChannelShape {
   bool with_trace;  // sum_n (x_n . gbar)^2 per channel, gbar given
 };
 
-// Radix selection over score keys: 11-bit digits from the most significant down.
-constexpr int kRadixBits = 11;
-constexpr int kRadixBins = 1 << kRadixBits;
-
 }  // namespace pyprune

@@ -1,4 +1,4 @@
-// CPU kernel of the per-channel Taylor statistics: every criterion of SPEC section 2 is a function
+// CPU kernel of the per-channel Taylor statistics: every criterion of docs/taylor.md is a function
 // of a few sums over samples, all gathered in ONE pass over x and g:
 //   sq[c]   = sum_n ||x_n||^2          dot[c]  = sum_n x_n . g_n     dot2[c] = sum_n (x_n . g_n)^2
 //   sum_x[c,p] = sum_n x_n[p]          sum_g[c,p] = sum_n g_n[p]      trace[c] = sum_n (x_n . gbar)^2
