@@ -7,6 +7,7 @@ wrappers call `ops.<name>` and nothing here imports from above.
 import torch
 
 from . import _C  # importing runs the C++ op registrations
+from ._info_shape import history_states
 
 ops = torch.ops.pyprune
 
@@ -53,8 +54,7 @@ def _(x):
 def _(x, labels, edges, uniform, num_classes, history):
     _, _, n = x.shape
     bins = edges.shape[1] - 1
-    states = bins**history if history > 0 else 0
-    return _i64(x, n, bins, num_classes), _i64(x, n, states, bins, num_classes)
+    return _i64(x, n, bins, num_classes), _i64(x, n, history_states(bins, history), bins, num_classes)
 
 
 @torch.library.register_fake("pyprune::info_counts_add_")

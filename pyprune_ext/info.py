@@ -1,5 +1,5 @@
 r"""Information scores of neurons: entropy, mutual information with the labels, and transfer
-entropy from the labels, for every neuron of a layer in one call (SPEC section 1).
+entropy from the labels, for every neuron of a layer in one call (docs/information.md).
 
 Activations ``x`` are ``[S, T, N]`` (S sequences of T steps, N neurons) and labels ``[S, T]`` or
 ``[S]`` (one label per sequence); entropy and MI also take ``x`` ``[M, N]`` with labels ``[M]``.
@@ -17,7 +17,9 @@ import math
 from typing import NamedTuple, Optional
 
 import torch
+from torch import Tensor
 
+from ._info_shape import history_states
 from ._ops import ops
 from ._validation import (INTEGERS, check_choice, check_float, check_int, check_real,
                           check_same_device, check_tensor)
@@ -87,7 +89,7 @@ def _quantile_edges(x2d, bins):
     return (ordered[below] * (1 - frac) + ordered[above] * frac).T.contiguous()
 
 
-def bin_edges(x, bins=8, binning="uniform"):
+def bin_edges(x: Tensor, bins: int = 8, binning: str = "uniform") -> Tensor:
     """Per-neuron bin edges ``[N, bins + 1]`` (float64) of activations ``x`` ``[..., N]``.
 
     ``binning="uniform"``: equal width over each neuron's [min, max];
@@ -96,15 +98,29 @@ def bin_edges(x, bins=8, binning="uniform"):
     check_float(x, "x")
     bins = check_int(bins, "bins", minimum=2)
     check_choice(binning, "binning", BINNINGS)
+    return _edges_of(x, bins, binning)
+
+
+def _edges_of(x, bins, binning):
+    """bin_edges for arguments already checked."""
     if x.dim() == 0 or math.prod(x.shape[:-1]) == 0:
         raise ValueError(f"'x' has no samples (shape {tuple(x.shape)})")
     lo, hi = ops.neuron_range(x)  # also rejects NaN/Inf in one pass; zero neurons give [0] each
     if binning == "uniform":
-        steps = torch.arange(bins + 1, dtype=torch.float64, device=x.device) / bins
-        edges = lo.unsqueeze(1) + (hi - lo).unsqueeze(1) * steps
-        edges[:, -1] = hi  # exact top edge
-        return edges
+        return _equal_width_edges(lo, hi, bins)
     return _quantile_edges(x.reshape(-1, x.shape[-1]), bins)
+
+
+def _equal_width_edges(low, high, bins):
+    """``[N, bins + 1]`` float64 edges splitting each ``[low, high]`` into equal steps."""
+    low, high = low.to(torch.float64), high.to(torch.float64)
+    edges = low.unsqueeze(1) + (high - low).unsqueeze(1) * _unit_steps(bins, low.device)
+    edges[:, -1] = high  # exact top edge
+    return edges
+
+
+def _unit_steps(bins, device):
+    return torch.arange(bins + 1, dtype=torch.float64, device=device) / bins
 
 
 def _check_edge_values(edges):
@@ -115,13 +131,24 @@ def _check_edge_values(edges):
         raise ValueError("'edges' must be non-decreasing along each row")
 
 
-def _resolve_edges(x, bins, binning, edges):
-    """(edges [N, B+1] float64 on x's device, uniform flag) from the binning arguments."""
+def _check_equal_width(edges):
+    """Each row's interior edges are the equal steps between its first and last (to 1e-9 of the span)."""
+    low, span = edges[:, :1], edges[:, -1:] - edges[:, :1]
+    if bool(((edges - (low + span * _unit_steps(edges.shape[1] - 1, edges.device))).abs() > span * 1e-9).any()):
+        raise ValueError("'edges' must be equally spaced in each row for equal_width=True")
+
+
+def _resolve_edges(x, bins, binning, edges, history, num_classes):
+    """(edges [N, B+1] float64 on x's device, uniform flag) from the binning arguments, with the
+    histogram size checked before anything is computed."""
     n = x.shape[-1]
     if edges is None:
+        check_int(bins, "bins", minimum=2)
+        _check_cells(bins, history, num_classes)
         check_choice(binning, "binning", BINNINGS)
-        return bin_edges(x, bins, binning), binning == "uniform"
+        return _edges_of(x, bins, binning), binning == "uniform"
     check_float(edges, "edges", ndims=(1, 2))
+    _check_cells(max(edges.shape[-1] - 1, 2), history, num_classes)
     if edges.shape[-1] < 3:
         raise ValueError(f"'edges' needs at least 3 values per neuron (bins >= 2), got {edges.shape[-1]}")
     edges = edges.to(device=x.device, dtype=torch.float64)
@@ -163,25 +190,20 @@ def _prepare(x, labels, num_classes, bins, binning, edges, history, need_steps):
     if need_steps and x.shape[1] <= history:
         raise ValueError(f"'x' needs more than history = {history} steps per sequence, "
                          f"got T = {x.shape[1]}")
-    if edges is None:
-        check_int(bins, "bins", minimum=2)
-        _check_cells(bins, history, k)
-    else:
-        check_float(edges, "edges", ndims=(1, 2))
-        _check_cells(max(edges.shape[-1] - 1, 2), history, k)
-    edges, uniform = _resolve_edges(x, bins, binning, edges)
+    edges, uniform = _resolve_edges(x, bins, binning, edges, history, k)
     return x, labels, k, history, edges, uniform
 
 
 def _finalize(joint, transitions, base, miller_madow, dtype, with_te):
-    h, mi, te = ops.info_scores(joint, transitions, _base(base), bool(miller_madow))
+    h, mi, te = ops.info_scores(joint, transitions, base=_base(base), miller_madow=bool(miller_madow))
     return InfoScores(h.to(dtype), mi.to(dtype), te.to(dtype) if with_te else None)
 
 
 # ---- public functions ----------------------------------------------------------------------
 
-def information_scores(x, labels=None, num_classes=None, *, bins=8, binning="uniform", edges=None,
-                       history=1, base=2.0, miller_madow=False):
+def information_scores(x: Tensor, labels: Optional[Tensor] = None, num_classes: Optional[int] = None, *,
+                       bins: int = 8, binning: str = "uniform", edges: Optional[Tensor] = None,
+                       history: int = 1, base: float = 2.0, miller_madow: bool = False) -> "InfoScores":
     """Entropy, MI and TE of every neuron from ONE pass over ``x``.
 
     Args:
@@ -206,18 +228,20 @@ def information_scores(x, labels=None, num_classes=None, *, bins=8, binning="uni
     with_te = x.dim() == 3 and history > 0
     x, labels, k, history, edges, uniform = _prepare(
         x, labels, num_classes, bins, binning, edges, history if with_te else 0, need_steps=with_te)
-    joint, transitions = ops.info_counts(x, labels, edges, uniform, k, history)
+    joint, transitions = ops.info_counts(x, labels, edges, uniform=uniform, num_classes=k, history=history)
     return _finalize(joint, transitions, base, miller_madow, x.dtype, with_te)
 
 
-def entropy(x, *, bins=8, binning="uniform", edges=None, base=2.0, miller_madow=False):
+def entropy(x: Tensor, *, bins: int = 8, binning: str = "uniform", edges: Optional[Tensor] = None,
+            base: float = 2.0, miller_madow: bool = False) -> Tensor:
     """Entropy ``H(X_n)`` of every neuron of ``x`` ``[S, T, N]`` or ``[M, N]``: ``[N]``."""
     return information_scores(x, None, 1, bins=bins, binning=binning, edges=edges, history=0,
                               base=base, miller_madow=miller_madow).entropy
 
 
-def mutual_information(x, labels, num_classes=None, *, bins=8, binning="uniform", edges=None,
-                       base=2.0, miller_madow=False):
+def mutual_information(x: Tensor, labels: Tensor, num_classes: Optional[int] = None, *, bins: int = 8,
+                       binning: str = "uniform", edges: Optional[Tensor] = None, base: float = 2.0,
+                       miller_madow: bool = False) -> Tensor:
     """``MI(X_n; Y)`` of every neuron with the labels: ``[N]``.
 
     Example:
@@ -231,8 +255,9 @@ def mutual_information(x, labels, num_classes=None, *, bins=8, binning="uniform"
                               history=0, base=base, miller_madow=miller_madow).mutual_information
 
 
-def transfer_entropy(x, labels, num_classes=None, *, bins=8, binning="uniform", edges=None,
-                     history=1, base=2.0, miller_madow=False, local=False):
+def transfer_entropy(x: Tensor, labels: Tensor, num_classes: Optional[int] = None, *, bins: int = 8,
+                     binning: str = "uniform", edges: Optional[Tensor] = None, history: int = 1,
+                     base: float = 2.0, miller_madow: bool = False, local: bool = False) -> Tensor:
     """``TE(Y -> X_n)`` of every neuron: ``[N]``; with ``local=True`` the pointwise TE of every
     transition, ``[S, T - history, N]`` (its mean over all transitions is the TE).
 
@@ -255,11 +280,14 @@ def transfer_entropy(x, labels, num_classes=None, *, bins=8, binning="uniform", 
         raise ValueError("'miller_madow' has no pointwise form; use local=False")
     x, labels, k, history, edges, uniform = _prepare(
         x, labels, num_classes, bins, binning, edges, history, need_steps=True)
-    return ops.info_local_te(x, labels, edges, uniform, k, history, _base(base))
+    return ops.info_local_te(x, labels, edges, uniform=uniform, num_classes=k, history=history,
+                             base=_base(base))
 
 
-def permutation_test(x, labels, num_classes=None, *, num_permutations=100, seed=0, bins=8,
-                     binning="uniform", edges=None, history=1, base=2.0, miller_madow=False):
+def permutation_test(x: Tensor, labels: Tensor, num_classes: Optional[int] = None, *,
+                     num_permutations: int = 100, seed: int = 0, bins: int = 8, binning: str = "uniform",
+                     edges: Optional[Tensor] = None, history: int = 1, base: float = 2.0,
+                     miller_madow: bool = False) -> "PermutationTest":
     """Permutation p-values of MI and TE per neuron, labels shuffled across sequences (never in
     time), all permutations counted in one batched kernel call.
 
@@ -273,13 +301,15 @@ def permutation_test(x, labels, num_classes=None, *, num_permutations=100, seed=
     num_permutations = check_int(num_permutations, "num_permutations", minimum=1)
     x, labels, k, history, edges, uniform = _prepare(
         x, labels, num_classes, bins, binning, edges, history, need_steps=True)
-    joint, transitions = ops.info_counts(x, labels, edges, uniform, k, history)
+    joint, transitions = ops.info_counts(x, labels, edges, uniform=uniform, num_classes=k,
+                                         history=history)
     observed = _finalize(joint, transitions, base, miller_madow, torch.float64, True)
     generator = torch.Generator().manual_seed(check_int(seed, "seed", minimum=0, maximum=2**64 - 1))
     perms = torch.stack([torch.randperm(x.shape[0], generator=generator)
                          for _ in range(num_permutations)]).to(x.device)
-    mi_null, te_null = ops.info_permutation_null(x, labels, edges, uniform, k, history, perms,
-                                                 _base(base), bool(miller_madow))
+    mi_null, te_null = ops.info_permutation_null(x, labels, edges, uniform=uniform, num_classes=k,
+                                                 history=history, perms=perms, base=_base(base),
+                                                 miller_madow=bool(miller_madow))
     tol = 1e-12  # scores equal up to rounding count as "at least as large"
 
     def pvalue(null, obs):
@@ -307,7 +337,9 @@ class InfoAccumulator:
         torch.Size([128])
     """
 
-    def __init__(self, edges, num_classes, *, history=1, uniform=False):
+    def __init__(self, edges: Tensor, num_classes: int, *, history: int = 1, equal_width: bool = False):
+        """``edges`` ``[N, B+1]``; ``equal_width=True`` bins by each row's first and last edge
+        alone (faster), so the interior edges must be the equal steps between them."""
         check_float(edges, "edges", ndims=(2,))
         if edges.shape[1] < 3:
             raise ValueError(f"'edges' needs at least 3 values per neuron (bins >= 2), got {edges.shape[1]}")
@@ -316,17 +348,20 @@ class InfoAccumulator:
         _check_cells(edges.shape[1] - 1, history, num_classes)
         _check_edge_values(edges)
         self.edges = edges.to(torch.float64).contiguous()
-        self.uniform = bool(uniform)
+        self.equal_width = bool(equal_width)
+        if self.equal_width:
+            _check_equal_width(self.edges)
         self.num_classes = num_classes
         self.history = history
         n, bins = self.edges.shape[0], self.edges.shape[1] - 1
-        states = bins**self.history if self.history > 0 else 0
         zeros = dict(dtype=torch.int64, device=self.edges.device)
         self.joint_counts = torch.zeros(n, bins, self.num_classes, **zeros)
-        self.transition_counts = torch.zeros(n, states, bins, self.num_classes, **zeros)
+        self.transition_counts = torch.zeros(n, history_states(bins, self.history), bins, self.num_classes,
+                                             **zeros)
 
     @classmethod
-    def from_range(cls, low, high, bins, num_classes, *, history=1):
+    def from_range(cls, low: Tensor, high: Tensor, bins: int, num_classes: int, *,
+                   history: int = 1) -> "InfoAccumulator":
         """Equal-width bins over per-neuron ``[low, high]`` (``[N]`` tensors); values outside
         fall into the end bins."""
         check_float(low, "low", ndims=(1,))
@@ -340,25 +375,22 @@ class InfoAccumulator:
                 raise ValueError(f"'{name}' contains NaN or Inf")
         if bool((high < low).any()):
             raise ValueError("'high' must be >= 'low' for every neuron")
-        steps = torch.arange(bins + 1, dtype=torch.float64, device=low.device) / bins
-        low, high = low.to(torch.float64), high.to(torch.float64)
-        edges = low.unsqueeze(1) + (high - low).unsqueeze(1) * steps
-        edges[:, -1] = high
-        return cls(edges, num_classes, history=history, uniform=True)
+        return cls(_equal_width_edges(low, high, bins), num_classes, history=history, equal_width=True)
 
     @classmethod
-    def from_data(cls, x, num_classes, *, bins=8, binning="uniform", history=1):
+    def from_data(cls, x: Tensor, num_classes: int, *, bins: int = 8, binning: str = "uniform",
+                  history: int = 1) -> "InfoAccumulator":
         """Edges taken from a representative batch ``x`` ``[..., N]`` (not counted)."""
         _check_cells(check_int(bins, "bins", minimum=2), check_int(history, "history", minimum=0),
                      check_int(num_classes, "num_classes", minimum=1))
         return cls(bin_edges(x, bins, binning), num_classes, history=history,
-                   uniform=binning == "uniform")
+                   equal_width=binning == "uniform")
 
     @property
-    def num_neurons(self):
+    def num_neurons(self) -> int:
         return self.edges.shape[0]
 
-    def update(self, x, labels=None):
+    def update(self, x: Tensor, labels: Optional[Tensor] = None) -> "InfoAccumulator":
         """Counts one batch ``x`` ``[S, T, N]`` with labels ``[S, T]`` or ``[S]``; returns self.
 
         A batch with NaN/Inf or labels outside ``[0, num_classes)`` raises ValueError and leaves
@@ -370,14 +402,14 @@ class InfoAccumulator:
             raise ValueError(f"'x' has {x.shape[2]} neurons, the accumulator {self.num_neurons}")
         labels = _as_labels(labels, x)
         ops.info_counts_add_(self.joint_counts, self.transition_counts, x, labels, self.edges,
-                             self.uniform, self.history)
+                             uniform=self.equal_width, history=self.history)
         return self
 
-    def merge(self, other):
+    def merge(self, other: "InfoAccumulator") -> "InfoAccumulator":
         """Adds another accumulator's counts (same edges, classes and history); returns self."""
         if not isinstance(other, InfoAccumulator):
             raise TypeError(f"'other' must be an InfoAccumulator, got {type(other).__name__}")
-        if (other.num_classes, other.history, other.uniform) != (self.num_classes, self.history, self.uniform) \
+        if (other.num_classes, other.history, other.equal_width) != (self.num_classes, self.history, self.equal_width) \
                 or other.edges.shape != self.edges.shape \
                 or not torch.equal(other.edges.to(self.edges.device), self.edges):
             raise ValueError("'other' was built with different edges, classes, history or binning")
@@ -385,14 +417,15 @@ class InfoAccumulator:
         self.transition_counts += other.transition_counts.to(self.transition_counts.device)
         return self
 
-    def all_reduce(self, group=None):
+    def all_reduce(self, group=None) -> "InfoAccumulator":
         """Sums the counts over the processes of ``group`` (torch.distributed); returns self."""
         import torch.distributed as dist
         dist.all_reduce(self.joint_counts, op=dist.ReduceOp.SUM, group=group)
         dist.all_reduce(self.transition_counts, op=dist.ReduceOp.SUM, group=group)
         return self
 
-    def finalize(self, *, base=2.0, miller_madow=False, dtype=torch.float32):
+    def finalize(self, *, base: float = 2.0, miller_madow: bool = False,
+                 dtype: torch.dtype = torch.float32) -> InfoScores:
         """:class:`InfoScores` of the counts so far (TE None when ``history == 0``)."""
         if dtype not in (torch.float32, torch.float64):
             raise TypeError(f"'dtype' must be torch.float32 or torch.float64, got {dtype}")

@@ -1,12 +1,14 @@
 """Pure NumPy reference of every op, written to be read, not to be fast.
 
 Tests and the bench suite compare the compiled ops against these functions. They take and return
-NumPy arrays (float64) and follow SPEC.md literally: probabilities, not the count identities the
+NumPy arrays (float64) and follow the definitions in docs/ literally: probabilities, not the count identities the
 kernels use.
 """
 import numpy as np
 
-# ---- information scores (SPEC section 1) -------------------------------------------------
+from ._info_shape import history_states
+
+# ---- information scores (docs/information.md) -------------------------------------------------
 
 
 def uniform_edges(x2d, bins):
@@ -78,7 +80,7 @@ def info_counts(x, labels, num_classes, edges, uniform, history):
     codes, bins = bin_values(x, edges, uniform), edges.shape[1] - 1
     n = codes.shape[2]
     joint = np.zeros((n, bins, num_classes), dtype=np.int64)
-    transitions = np.zeros((n, bins**history if history else 0, bins, num_classes), dtype=np.int64)
+    transitions = np.zeros((n, history_states(bins, history), bins, num_classes), dtype=np.int64)
     for i in range(n):
         np.add.at(joint[i], (codes[:, :, i].ravel(), y.ravel()), 1)
         if history:
@@ -89,7 +91,7 @@ def info_counts(x, labels, num_classes, edges, uniform, history):
 
 def information_scores(x, labels, num_classes, bins=8, history=1, base=2.0, miller_madow=False,
                        edges=None, uniform=True):
-    """(entropy [N], MI [N], TE [N] or None) with the definitions of SPEC section 1.
+    """(entropy [N], MI [N], TE [N] or None) with the definitions of docs/information.md.
 
     x [S, T, N] or [M, N]; labels [S, T], [S] or None; edges [N, B+1] (default: equal-width).
     """
@@ -145,10 +147,10 @@ def local_transfer_entropy(x, labels, num_classes, bins=8, history=1, base=2.0, 
     return out
 
 
-# ---- Taylor importance (SPEC section 2) --------------------------------------------------
+# ---- Taylor importance (docs/taylor.md) --------------------------------------------------
 
 def channel_scores(x, g, gbar=None):
-    """{criterion: [C]} for x, g [Nb, C, *spatial], literally as in SPEC section 2's table."""
+    """{criterion: [C]} for x, g [Nb, C, *spatial], literally as in docs/taylor.md's table."""
     x = np.asarray(x, dtype=np.float64)
     g = np.asarray(g, dtype=np.float64)
     nb, c = x.shape[:2]
@@ -191,7 +193,24 @@ def global_topk_masks(params, grads, sparsity, alpha):
     return masks
 
 
-# ---- connected regions (SPEC section 4) ----------------------------------------------------
+# ---- sparse masked linear layer (docs/sparse.md) ----------------------------------------------
+
+def sparse_linear(x, weight, mask, bias=None):
+    """y = x (W * mask)^T + b: the layer as the dense product on the masked weight."""
+    w = np.asarray(weight, dtype=np.float64) * np.asarray(mask, dtype=bool)
+    y = np.asarray(x, dtype=np.float64) @ w.T
+    return y if bias is None else y + np.asarray(bias, dtype=np.float64)
+
+
+def sparse_linear_backward(x, weight, mask, grad_y):
+    """(dX = dY (W * mask), dW = (dY^T X) at the mask and 0 elsewhere, db = sum_n dY)."""
+    mask = np.asarray(mask, dtype=bool)
+    x, grad_y = np.asarray(x, dtype=np.float64), np.asarray(grad_y, dtype=np.float64)
+    w = np.asarray(weight, dtype=np.float64) * mask
+    return grad_y @ w, (grad_y.T @ x) * mask, grad_y.sum(0)
+
+
+# ---- connected regions (docs/regions.md) ----------------------------------------------------
 
 def label_regions(mask, connectivity=4):
     """(labels [K, H, W] int32, counts [K]) with scipy.ndimage.label per mask, renumbered in

@@ -178,6 +178,17 @@ def test_raw_info_ops_reject_bad_counts_and_edges():
             ops.info_counts(x, y, edges, False, 2, 1)
     with pytest.raises(ValueError, match="'labels' is required"):
         ops.info_permutation_null(x, None, pp.bin_edges(x, 4), True, 2, 1, torch.tensor([[1, 0, 2, 3, 4]]), 2.0, False)
+    # equal-width binning reads only the first and last edge: other interior edges are refused
+    quantile = pp.bin_edges(x, 4, "quantile")
+    for op in (lambda e: ops.info_counts(x, y, e, True, 2, 1),
+               lambda e: ops.info_local_te(x, y, e, True, 2, 1, 2.0)):
+        with pytest.raises(ValueError, match="'edges' must be equally spaced"):
+            op(quantile)
+    ops.info_counts(x, y, quantile, False, 2, 1)   # the same edges by search are fine
+    with pytest.raises(ValueError, match="'edges' must be equally spaced in each row for equal_width=True"):
+        pp.InfoAccumulator(quantile, 2, equal_width=True)
+    with pytest.raises(ValueError, match="'transition_counts'"):   # scores read states off the counts
+        ops.info_scores(torch.zeros(3, 4, 2, dtype=torch.long), torch.zeros(3, 4, 5, 2, dtype=torch.long), 2.0, False)
 
 
 def test_info_wrappers_reject_meaningless_requests():

@@ -280,7 +280,7 @@ def test_accumulator_in_batches_equals_one_call(device):
     x = torch.randn(60, 14, 10, device=device)
     y = torch.randint(0, 4, (60, 14), device=device)
     edges = pp.bin_edges(x, 5)
-    acc = pp.InfoAccumulator(edges, 4, history=2, uniform=True)
+    acc = pp.InfoAccumulator(edges, 4, history=2, equal_width=True)
     for chunk in range(0, 60, 17):
         acc.update(x[chunk:chunk + 17], y[chunk:chunk + 17])
     whole = pp.information_scores(x, y, 4, bins=5, history=2)

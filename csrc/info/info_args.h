@@ -24,20 +24,31 @@ inline InfoShape make_shape(const at::Tensor& x, const at::Tensor& edges, int64_
   PYPRUNE_CHECK_VALUE(edges.size(1) - 1 <= 65536, "'bins' must be <= 65536, got ",
                       edges.size(1) - 1);
   InfoShape shape{x.size(0), x.size(1), x.size(2), static_cast<int32_t>(edges.size(1) - 1),
-                  static_cast<int32_t>(num_classes), static_cast<int32_t>(history), 1};
+                  static_cast<int32_t>(num_classes), static_cast<int32_t>(history), 0};
   const double cells = std::pow(static_cast<double>(shape.bins), history + 1) * num_classes;
   PYPRUNE_CHECK_VALUE(cells <= (1 << 26), "bins^(history+1) * num_classes = ", cells,
                       " histogram cells per neuron is too many (limit 2^26)");
-  for (int64_t i = 0; i < history; ++i) shape.states *= shape.bins;
+  shape.states = history_states(shape.bins, shape.history);
   return shape;
 }
 
-// Edges finite and non-decreasing along each neuron's row: the binning relies on both.
-inline void check_edges(const at::Tensor& edges) {
+// Edges finite and non-decreasing along each neuron's row: the binning relies on both. With
+// uniform (equal-width) binning the kernels use only the first and last edge of a row, so the
+// interior edges must be the equal steps between them: anything else would be binned silently
+// by other edges than the ones given.
+inline void check_edges(const at::Tensor& edges, bool uniform) {
   PYPRUNE_CHECK_VALUE(at::isfinite(edges).all().item<bool>(), "'edges' contains NaN or Inf");
-  PYPRUNE_CHECK_VALUE(edges.size(0) == 0 || (edges.narrow(1, 1, edges.size(1) - 1) >=
-                                             edges.narrow(1, 0, edges.size(1) - 1)).all().item<bool>(),
+  if (edges.size(0) == 0) return;
+  const int64_t bins = edges.size(1) - 1;
+  PYPRUNE_CHECK_VALUE((edges.narrow(1, 1, bins) >= edges.narrow(1, 0, bins)).all().item<bool>(),
                       "'edges' must be non-decreasing along each row");
+  if (!uniform) return;
+  const at::Tensor lo = edges.narrow(1, 0, 1), span = edges.narrow(1, bins, 1) - lo;
+  const at::Tensor steps = at::arange(bins + 1, edges.options()) / static_cast<double>(bins);
+  const at::Tensor off = (edges - (lo + span * steps)).abs();
+  PYPRUNE_CHECK_VALUE((off <= span * 1e-9).all().item<bool>(),
+                      "'edges' must be equally spaced in each row for equal-width binning (uniform=True; "
+                      "equal_width=True in InfoAccumulator): the kernels bin by the first and last edge only");
 }
 
 // Labels [S] (one per sequence) or [S, T] int64, or none (every label 0).
@@ -66,12 +77,12 @@ struct InfoInputs {
 };
 
 inline InfoInputs info_inputs(const at::Tensor& x, const c10::optional<at::Tensor>& labels,
-                              const at::Tensor& edges, int64_t num_classes, int64_t history) {
+                              const at::Tensor& edges, bool uniform, int64_t num_classes, int64_t history) {
   if (labels) check_same_device(*labels, x, "labels", "x");
   check_same_device(edges, x, "edges", "x");
   InfoInputs in{x.contiguous(), edges.contiguous(), c10::nullopt, {}};
   in.shape = make_shape(in.x, in.edges, num_classes, history);
-  check_edges(in.edges);
+  check_edges(in.edges, uniform);
   if (labels) in.labels = labels->contiguous();
   return in;
 }
@@ -80,7 +91,7 @@ inline InfoInputs info_inputs(const at::Tensor& x, const c10::optional<at::Tenso
 // [N, B^history (0 when history is 0), B, K] in place: int64, contiguous, on x's device.
 inline InfoInputs add_counts_inputs(const at::Tensor& joint, const at::Tensor& transitions,
                                     const at::Tensor& x, const c10::optional<at::Tensor>& labels,
-                                    const at::Tensor& edges, int64_t history) {
+                                    const at::Tensor& edges, bool uniform, int64_t history) {
   check_dtype(joint, at::kLong, "joint_counts");
   check_dtype(transitions, at::kLong, "transition_counts");
   check_dim(joint, 3, "joint_counts");
@@ -89,9 +100,9 @@ inline InfoInputs add_counts_inputs(const at::Tensor& joint, const at::Tensor& t
   check_same_device(transitions, x, "transition_counts", "x");
   PYPRUNE_CHECK_VALUE(joint.is_contiguous(), "'joint_counts' must be contiguous");
   PYPRUNE_CHECK_VALUE(transitions.is_contiguous(), "'transition_counts' must be contiguous");
-  InfoInputs in = info_inputs(x, labels, edges, joint.size(2), history);
+  InfoInputs in = info_inputs(x, labels, edges, uniform, joint.size(2), history);
   const InfoShape& shape = in.shape;
-  const int64_t states = history > 0 ? shape.states : 0;
+  const int64_t states = shape.states;
   PYPRUNE_CHECK_VALUE(joint.size(0) == shape.neurons && joint.size(1) == shape.bins,
                       "'joint_counts' must be [N, B, K] = [", shape.neurons, ", ", shape.bins,
                       ", K], got ", joint.sizes());
@@ -127,6 +138,31 @@ inline void check_permuted_labels(const c10::optional<at::Tensor>& labels) {
 inline void check_counts(const at::Tensor& counts, const char* name) {
   PYPRUNE_CHECK_VALUE(counts.numel() == 0 || counts.min().item<int64_t>() >= 0, "'", name,
                       "' has negative entries");
+}
+
+// The inputs of the scores op: joint_counts [N, B, K] and transition_counts [N, states, B, K]
+// (states 0: no TE), int64, non-negative, on one device, contiguous; with the shape they give.
+struct CountInputs {
+  at::Tensor joint, transitions;
+  InfoShape shape;
+};
+
+inline CountInputs count_inputs(const at::Tensor& joint, const at::Tensor& transitions, double base) {
+  check_dtype(joint, at::kLong, "joint_counts");
+  check_dtype(transitions, at::kLong, "transition_counts");
+  check_dim(joint, 3, "joint_counts");
+  check_dim(transitions, 4, "transition_counts");
+  check_same_device(transitions, joint, "transition_counts", "joint_counts");
+  check_base(base);
+  PYPRUNE_CHECK_VALUE(transitions.size(0) == joint.size(0) && transitions.size(2) == joint.size(1) &&
+                          transitions.size(3) == joint.size(2),
+                      "'transition_counts' ", transitions.sizes(), " does not match 'joint_counts' ",
+                      joint.sizes());
+  check_counts(joint, "joint_counts");
+  check_counts(transitions, "transition_counts");
+  return {joint.contiguous(), transitions.contiguous(),
+          InfoShape{0, 0, joint.size(0), static_cast<int32_t>(joint.size(1)),
+                    static_cast<int32_t>(joint.size(2)), 0, transitions.size(1)}};
 }
 
 inline void raise_on_bad_input(bool bad_x, bool bad_label, int64_t classes) {

@@ -71,19 +71,18 @@ std::tuple<at::Tensor, at::Tensor> info_counts_cuda(const at::Tensor& x_in,
                                                     const at::Tensor& edges_in, bool uniform,
                                                     int64_t num_classes, int64_t history) {
   const c10::cuda::CUDAGuard guard(x_in.device());
-  const InfoInputs in = info_inputs(x_in, labels_in, edges_in, num_classes, history);
+  const InfoInputs in = info_inputs(x_in, labels_in, edges_in, uniform, num_classes, history);
   const InfoShape& shape = in.shape;
   auto [transitions, side] = count_cuda(in.x, in.labels, in.edges, uniform, shape, nullptr);
-  const int64_t states = history > 0 ? shape.states : 0;
   return {fold_joint(transitions, side, shape),
-          transitions.view({shape.neurons, states, shape.bins, shape.classes})};
+          transitions.view({shape.neurons, shape.states, shape.bins, shape.classes})};
 }
 
 void info_counts_add_cuda(at::Tensor& joint, at::Tensor& transitions, const at::Tensor& x_in,
                           const c10::optional<at::Tensor>& labels_in, const at::Tensor& edges_in,
                           bool uniform, int64_t history) {
   const c10::cuda::CUDAGuard guard(x_in.device());
-  const InfoInputs in = add_counts_inputs(joint, transitions, x_in, labels_in, edges_in, history);
+  const InfoInputs in = add_counts_inputs(joint, transitions, x_in, labels_in, edges_in, uniform, history);
   auto [added, side] = count_cuda(in.x, in.labels, in.edges, uniform, in.shape, nullptr);
   joint.add_(fold_joint(added, side, in.shape));
   transitions.add_(added.view(transitions.sizes()));
@@ -92,23 +91,10 @@ void info_counts_add_cuda(at::Tensor& joint, at::Tensor& transitions, const at::
 std::tuple<at::Tensor, at::Tensor, at::Tensor> info_scores_cuda(const at::Tensor& joint_in,
                                                                 const at::Tensor& transitions_in,
                                                                 double base, bool miller_madow) {
-  check_dtype(joint_in, at::kLong, "joint_counts");
-  check_dtype(transitions_in, at::kLong, "transition_counts");
-  check_dim(joint_in, 3, "joint_counts");
-  check_dim(transitions_in, 4, "transition_counts");
-  check_same_device(transitions_in, joint_in, "transition_counts", "joint_counts");
-  check_base(base);
   const c10::cuda::CUDAGuard guard(joint_in.device());
-  check_counts(joint_in, "joint_counts");
-  check_counts(transitions_in, "transition_counts");
-  const at::Tensor joint = joint_in.contiguous(), transitions = transitions_in.contiguous();
-  PYPRUNE_CHECK_VALUE(transitions.size(0) == joint.size(0) && transitions.size(2) == joint.size(1) &&
-                          transitions.size(3) == joint.size(2),
-                      "'transition_counts' ", transitions.sizes(), " does not match 'joint_counts' ",
-                      joint.sizes());
-  InfoShape shape{0, 0, joint.size(0), static_cast<int32_t>(joint.size(1)),
-                  static_cast<int32_t>(joint.size(2)), transitions.size(1) > 0 ? 1 : 0,
-                  std::max<int64_t>(transitions.size(1), 1)};
+  const CountInputs in = count_inputs(joint_in, transitions_in, base);
+  const at::Tensor &joint = in.joint, &transitions = in.transitions;
+  const InfoShape& shape = in.shape;
   auto opts = joint.options().dtype(at::kDouble);
   at::Tensor h = at::empty({shape.neurons}, opts), mi = at::empty({shape.neurons}, opts);
   at::Tensor te = at::empty({shape.neurons}, opts);
@@ -125,7 +111,7 @@ at::Tensor info_local_te_cuda(const at::Tensor& x_in, const c10::optional<at::Te
   PYPRUNE_CHECK_VALUE(history >= 1, "'history' must be >= 1, got ", history);
   check_base(base);
   const c10::cuda::CUDAGuard guard(x_in.device());
-  const InfoInputs in = info_inputs(x_in, labels_in, edges_in, num_classes, history);
+  const InfoInputs in = info_inputs(x_in, labels_in, edges_in, uniform, num_classes, history);
   const at::Tensor &x = in.x, &edges = in.edges;
   const InfoShape& shape = in.shape;
   const at::Tensor transitions = count_cuda(x, in.labels, edges, uniform, shape, nullptr).first;
@@ -152,7 +138,7 @@ std::tuple<at::Tensor, at::Tensor> info_permutation_null_cuda(
   check_permuted_labels(labels_in);
   check_base(base);
   const c10::cuda::CUDAGuard guard(x_in.device());
-  const InfoInputs in = info_inputs(x_in, labels_in, edges_in, num_classes, history);
+  const InfoInputs in = info_inputs(x_in, labels_in, edges_in, uniform, num_classes, history);
   const at::Tensor &x = in.x, &edges = in.edges;
   const InfoShape& shape = in.shape;
   const at::Tensor perms = perms_in.contiguous();

@@ -101,7 +101,7 @@ __global__ void info_scores_kernel(const int64_t* __restrict__ joint,
   entropy_and_mi(joint + n * shape.joint_cells(), shape.bins, shape.classes, miller_madow, &h, &i);
   entropy[n] = unit * h;
   mi[n] = unit * i;
-  te[n] = shape.history > 0
+  te[n] = shape.states > 0
               ? unit * transfer_entropy(transitions + n * shape.transition_cells(), shape.states,
                                         shape.bins, shape.classes, miller_madow)
               : 0.0;
