@@ -1,11 +1,10 @@
-"""Command line: ``python -m pyprune_ext <command>``.
+"""Command line of pyprune_ext: the pruning workflows of the papers, reproduce, and the bench.
 
-* ``magnitude``, ``region``, ``information``, ``taylor``, ``single-shot``, ``sparse``: one pruning
-  workflow with full settings (``--quick`` for about a minute); every field of its config is an
-  option (``--epochs 3``, ``--schedule 0.5,0.9``). Prints the summary, writes ``results.json`` and
-  the figures to ``--out`` (default ``runs/<command>``).
-* ``reproduce``: all six, each result beside the paper's figure.
-* ``bench``: the bench suite of the checkout and its ratio tables (reference, composed PyTorch, ours).
+A workflow command (magnitude, region, information, taylor, single-shot, sparse, structured) runs
+with full settings, or short ones with --quick; every field of its config is an option
+(--epochs 3, --schedule 0.5,0.9). It prints a summary and writes results.json and its figures to
+--out (default runs/<command>). reproduce runs them all, each result beside the paper's figure;
+bench runs the bench suite of the checkout and prints its ratio tables.
 """
 import argparse
 import dataclasses
@@ -15,6 +14,11 @@ import sys
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED_FIELDS = ("out_dir", "seed", "show_progress", "quick_run")
+BENCH_HELP = """Runs the bench suite of the source checkout (bench/, pytest-benchmark): per op and shape, the
+NumPy reference, the best composed-PyTorch peers and ours, in one run, then prints a table of
+median times and ratios, headed by the CPU, its kernel level, the threads, and the read bandwidth
+and GEMM rate measured now. Every argument it does not know goes to pytest (for example -k info
+to run only the information-score groups)."""
 
 
 def _bench(args):
@@ -47,9 +51,12 @@ def _seed(text):
 
 
 def _add_common(parser):
-    parser.add_argument("--quick", action="store_true", help="short settings (about a minute)")
-    parser.add_argument("--seed", type=_seed, default=0, help="random seed, an integer >= 0 (default 0)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--quick", action="store_true",
+                        help="short settings (seconds to a minute on 2 cores; figures say 'quick run')")
+    parser.add_argument("--seed", type=_seed, default=0,
+                        help="seed of the data split, init, batch order and masks: an integer >= 0 (default 0)")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="no progress bars (the summary lines are still printed)")
 
 
 def _add_workflow(commands, name, config_class, help_text):
@@ -62,9 +69,29 @@ def _add_workflow(commands, name, config_class, help_text):
         if field.name in SHARED_FIELDS:
             continue
         default = getattr(full, field.name)
-        shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
         parser.add_argument("--" + field.name.replace("_", "-"), dest=field.name, default=None,
-                            type=_parser_for(default), help=f"full run: {shown}")
+                            type=_parser_for(default), help=field_help(config_class, field.name, default))
+
+
+def _shown(value):
+    return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+
+
+def field_help(config_class, name, default):
+    """'<meaning>; <allowed values>; full run: <default>[, --quick: <value>]' (% escaped for argparse)."""
+    from .prune.common import describe_limits
+    parts = [config_class.HELP[name]]
+    if name in config_class.CHOICES:
+        parts.append("from " + ", ".join(map(str, config_class.CHOICES[name])))
+    elif name in config_class.LIMITS:
+        kind = "integers" if isinstance(default, int) or (isinstance(default, tuple) and default
+                                                          and isinstance(default[0], int)) else "numbers"
+        parts.append(f"{kind} in {describe_limits(config_class.LIMITS[name])}")
+    shown = f"full run: {_shown(default)}"
+    if name in config_class.QUICK:
+        shown += f", --quick: {_shown(config_class.QUICK[name])}"
+    parts.append(shown)
+    return "; ".join(parts).replace("%", "%%")
 
 
 def _run_workflow(parser, args, config_class, run):
@@ -86,17 +113,24 @@ def _run_workflow(parser, args, config_class, run):
 
 def main(argv=None):
     from .prune import WORKFLOWS
-    parser = argparse.ArgumentParser(prog="python -m pyprune_ext", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m pyprune_ext", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     for name, (config_class, _, help_text) in WORKFLOWS.items():
         _add_workflow(commands, name, config_class, help_text)
-    repro = commands.add_parser("reproduce", help="run all six workflows beside the papers' figures")
+    about_reproduce = ("Runs every workflow (or those in --only) and prints, as each ends, its result beside "
+                       "the paper's published figure, how our data differ from the paper's, and the settings "
+                       "that ran.")
+    repro = commands.add_parser("reproduce", help="run every workflow beside the papers' figures",
+                                description=about_reproduce)
     _add_common(repro)
-    repro.add_argument("--out", default=os.path.join("runs", "reproduce"))
-    repro.add_argument("--only", default=None, help="comma-separated workflow names")
-    bench = commands.add_parser("bench", help="run the bench suite and print the ratio tables")
-    bench.add_argument("--quick", action="store_true", help="small shapes (a smoke run)")
-    # bench passes anything else to pytest, e.g. -k info
+    repro.add_argument("--out", default=os.path.join("runs", "reproduce"),
+                       help="folder for each workflow's results and figures (default: runs/reproduce/<name>)")
+    repro.add_argument("--only", default=None,
+                       help=f"comma-separated workflow names, from {', '.join(WORKFLOWS)} (default: all)")
+    bench = commands.add_parser("bench", help="run the bench suite and print the ratio tables",
+                                description=BENCH_HELP, usage="%(prog)s [--quick] [pytest arguments ...]")
+    bench.add_argument("--quick", action="store_true",
+                       help="shapes divided by 50 along their largest axis (a smoke run, as in CI)")
     args, extra = parser.parse_known_args(argv)
     if args.command == "bench":
         args.pytest_args = extra

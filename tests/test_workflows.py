@@ -1,5 +1,6 @@
 """The pruning workflows end to end (their --quick settings), plus the pieces that must hold
 exactly: masks, FLOPs counts, the physically smaller model, determinism, the CLI."""
+import dataclasses
 import json
 import os
 
@@ -9,14 +10,14 @@ from torch import nn
 from torch.nn.utils import prune as torch_prune
 
 from pyprune_ext import cli
-from pyprune_ext.prune import (InformationConfig, MagnitudeConfig, RegionConfig, SingleShotConfig,
+from pyprune_ext.prune import (WORKFLOWS, InformationConfig, MagnitudeConfig, RegionConfig, SingleShotConfig,
                                SparseConfig, StructuredConfig, TaylorConfig, run_information,
                                run_magnitude, run_region, run_single_shot, run_sparse, run_structured,
                                run_taylor)
 from pyprune_ext.prune.common import magnitude_layer_masks, prunable_layers, set_mask, train, weight_mask
 from pyprune_ext.prune.information import VideoLSTM, remove_units, restore_units
 from pyprune_ext.prune.reproduce import reproduce
-from pyprune_ext.prune.taylor import LeNet5Like, conv_flops, shrink
+from pyprune_ext.prune.taylor import LeNet5Like, multiply_adds, shrink
 
 QUIET = dict(show_progress=False)
 
@@ -178,11 +179,11 @@ def test_information_quick_run(tmp_path_factory):
 def test_flops_hand_counted():
     model = LeNet5Like((2, 3), fc_width=4)
     conv1, conv2, fc1, fc2 = 28 * 28 * 2 * 25, 14 * 14 * 3 * 2 * 25, 3 * 49 * 4, 4 * 10
-    assert conv_flops(model) == conv1 + conv2 + fc1 + fc2 == 69228
+    assert multiply_adds(model) == conv1 + conv2 + fc1 + fc2 == 69228
     model.gate1.mask[0] = 0
-    assert conv_flops(model) == conv1 // 2 + conv2 // 2 + fc1 + fc2
+    assert multiply_adds(model) == conv1 // 2 + conv2 // 2 + fc1 + fc2
     model.gate2.mask[2] = 0
-    assert conv_flops(model) == 28 * 28 * 1 * 25 + 14 * 14 * 2 * 1 * 25 + 2 * 49 * 4 + 40
+    assert multiply_adds(model) == 28 * 28 * 1 * 25 + 14 * 14 * 2 * 1 * 25 + 2 * 49 * 4 + 40
 
 
 def test_smaller_model_equals_the_gated_one():
@@ -294,3 +295,23 @@ def test_reproduce_sets_results_beside_the_paper(tmp_path):
     paper, ours, note = rows["sparse"]
     assert "97.90%" in paper and "gamma 0.04" in ours and "MNIST subset" in note
     assert "paper:" in lines[0] and "epochs=3*" in lines[0] and os.path.exists(tmp_path / "sparse" / "results.json")
+
+
+@pytest.mark.parametrize("name", sorted(WORKFLOWS))
+def test_every_option_says_what_it_means(name, capsys):
+    config_class = WORKFLOWS[name][0]
+    for field in dataclasses.fields(config_class):
+        if field.name not in cli.SHARED_FIELDS:
+            assert config_class.HELP.get(field.name), f"{name}: no help for {field.name}"
+    with pytest.raises(SystemExit):
+        cli.main([name, "--help"])
+    text = capsys.readouterr().out
+    assert "``" not in text and "full run:" in text
+
+
+def test_bench_and_reproduce_help_describe_them(capsys):
+    for command in ("bench", "reproduce"):
+        with pytest.raises(SystemExit):
+            cli.main([command, "--help"])
+    text = capsys.readouterr().out
+    assert "goes to pytest" in text and "published figure" in text and "``" not in text

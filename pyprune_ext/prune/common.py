@@ -49,6 +49,7 @@ class RunSettings:
     LIMITS: ClassVar[Dict[str, Tuple]] = {}
     CHOICES: ClassVar[Dict[str, Tuple]] = {}
     QUICK: ClassVar[Dict[str, object]] = {}   # the settings quick() changes
+    HELP: ClassVar[Dict[str, str]] = {}       # field -> meaning and unit (the CLI's --help)
 
     @classmethod
     def quick(cls, **overrides):
@@ -66,6 +67,22 @@ class RunSettings:
                     raise ValueError(f"'{name}' must be one of {', '.join(map(str, allowed))}; got {item!r}")
 
 
+# What the workflows' shared field names mean; a config's HELP adds and overrides.
+COMMON_HELP = {
+    "epochs": "training epochs before pruning",
+    "lr": "learning rate of the training optimizer",
+    "batch_size": "samples per mini-batch",
+    "momentum": "SGD momentum",
+}
+
+
+def describe_limits(limits):
+    """``limits`` as the interval it allows, e.g. ``[1, inf)``."""
+    low, high, low_open, high_open = limits
+    return (f"{'(' if low_open or low is None else '['}{'-inf' if low is None else low}, "
+            f"{'inf' if high is None else high}{')' if high_open or high is None else ']'}")
+
+
 def check_field(name, value, limits):
     """``value`` (or each element of a tuple) is a finite number within ``limits``."""
     low, high, low_open, high_open = limits
@@ -78,8 +95,7 @@ def check_field(name, value, limits):
         too_low = low is not None and (v <= low if low_open else v < low)
         too_high = high is not None and (v >= high if high_open else v > high)
         if too_low or too_high:
-            raise ValueError(f"'{name}' must lie in {'(' if low_open else '['}{'-inf' if low is None else low}, "
-                             f"{'inf' if high is None else high}{')' if high_open else ']'}, got {v}")
+            raise ValueError(f"'{name}' must lie in {describe_limits(limits)}, got {v}")
 
 
 def progress(iterable, desc, settings, total=None):
@@ -279,8 +295,8 @@ def save_figure(fig, settings, name):
     """Saves ``fig`` as ``<out_dir>/<name>.png`` and closes it; returns the path (None: no out_dir)."""
     plt = pyplot()
     if settings.quick_run:
-        fig.text(0.99, 0.005, "quick run (--quick): short settings, not the papers' numbers",
-                 ha="right", va="bottom", fontsize=6, color="grey")
+        fig.text(0.99, -0.04, "quick run (--quick): short settings, not the papers' numbers",
+                 ha="right", va="top", fontsize=6, color="grey")
     path = None
     if settings.out_dir is not None:
         os.makedirs(settings.out_dir, exist_ok=True)

@@ -49,6 +49,17 @@ class InformationConfig(RunSettings):
         if max(self.removal_steps) > self.hidden:
             raise ValueError(f"'removal_steps' must be at most 'hidden' = {self.hidden}, got {self.removal_steps}")
 
+    HELP = {**limits.COMMON_HELP,
+            "train_clips": "generated training clips of moving digits",
+            "test_clips": "generated test clips",
+            "steps": "frames per clip",
+            "motions_per_clip": "motion segments per clip (each a class: up, down, left, right, zoom, rotate)",
+            "channels": "conv channels of the per-frame feature extractor",
+            "hidden": "LSTM hidden units",
+            "lr": "learning rate (Adam)",
+            "bins": "equal-width bins per unit over (-1, 1) for MI and TE",
+            "history": "target history length k of the transfer entropy (steps)",
+            "removal_steps": "numbers of units removed at the points of the removal curves, comma-separated"}
     QUICK = {"train_clips": 500, "test_clips": 150, "steps": 16, "epochs": 4,
              "removal_steps": (0, 16, 32, 64, 96, 128)}
 
@@ -225,7 +236,7 @@ def _plot_curves(counts, curves, base_acc, config):
     fig, ax = plt.subplots(figsize=(5, 3.5))
     for name, curve in curves.items():
         ax.plot(counts, [100 * a for a in curve], "o-" if name != "random" else "k:", label=name, ms=3)
-    ax.axhline(100 * base_acc, color="grey", lw=0.5)
+    ax.axhline(100 * base_acc, color="grey", lw=0.5, label="no unit removed")
     ax.set_xlabel("hidden units removed")
     ax.set_ylabel("test accuracy (%)")
     ax.set_title("Accuracy vs units removed (papers' fig. 3)")

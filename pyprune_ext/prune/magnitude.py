@@ -35,6 +35,11 @@ class MagnitudeConfig(RunSettings):
         if list(self.schedule) != sorted(self.schedule):
             raise ValueError(f"'schedule' must be increasing sparsities in [0, 1), got {self.schedule}")
 
+    HELP = {**limits.COMMON_HELP,
+            "hidden": "hidden layer widths of the MLP 784-...-10, comma-separated",
+            "scope": "layerwise: every layer to the same sparsity; global: one |w| threshold over all layers",
+            "schedule": "sparsities (pruned shares of the weights) reached one after another, comma-separated",
+            "retrain_epochs": "retraining epochs after each pruning step"}
     QUICK = {"epochs": 4, "schedule": (0.5, 0.9), "retrain_epochs": 1}
 
 

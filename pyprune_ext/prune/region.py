@@ -37,6 +37,14 @@ class RegionConfig(RunSettings):
               "retrain_epochs": limits.INTEGER_AT_LEAST_0, "figure_neurons": limits.INTEGER_AT_LEAST_1}
     CHOICES = {"connectivity": (4, 8)}
 
+    HELP = {**limits.COMMON_HELP,
+            "hidden": "hidden layer widths of the MLP 784-...-10, comma-separated",
+            "magnitude_rate": "share of the first layer's weights pruned by magnitude first",
+            "region_rate": "share of all connected regions removed per round (weakest mean |w| first)",
+            "rounds": "label -> prune regions -> retrain rounds",
+            "retrain_epochs": "retraining epochs after each pruning stage",
+            "connectivity": "pixel neighbourhood of a region: 4 (edges) or 8 (edges and corners)",
+            "figure_neurons": "receptive fields drawn in the figure"}
     QUICK = {"epochs": 5, "retrain_epochs": 2}
 
 
@@ -60,7 +68,7 @@ def run_region(config: RegionConfig):
     for round_index in progress(range(config.rounds), "region rounds", config):
         weights, mask = _first_layer_fields(first)
         regions_before = int(label_regions(mask, config.connectivity)[1].sum())
-        new_mask = prune_regions(weights, mask, config.region_rate, connectivity=config.connectivity)
+        new_mask = prune_regions(mask, weights, config.region_rate, connectivity=config.connectivity)
         set_mask(first, new_mask.view(first.weight.shape))
         pruned_acc = accuracy(model, test_data)
         train(model, train_data, epochs=config.retrain_epochs, desc=f"retrain (round {round_index + 1})", **fit)
@@ -103,6 +111,7 @@ def _plot(snapshots, pruned_share, config):
     weights_reg, mask_reg = snapshots["regions"]
     labels = label_regions(mask_mag[picks], config.connectivity)[0]
     fig, axes = plt.subplots(3, count, figsize=(1.2 * count, 4.0), squeeze=False)
+    weight_image = None
     limit = float(weights_mag.abs().max())
     rows = [("magnitude", lambda k: weights_mag[k] * mask_mag[k], "bwr"),
             ("regions", None, "tab20"),
@@ -117,12 +126,20 @@ def _plot(snapshots, pruned_share, config):
             else:
                 image = image_of(neuron)
                 shown = image.masked_fill(image == 0, float("nan"))
-                ax.imshow(shown.numpy(), cmap=cmap, vmin=-limit, vmax=limit, interpolation="nearest")
+                weight_image = ax.imshow(shown.numpy(), cmap=cmap, vmin=-limit, vmax=limit,
+                                         interpolation="nearest")
                 ax.set_facecolor("black")
             ax.set_xticks([])
             ax.set_yticks([])
             if col == 0:
                 ax.set_ylabel(name, fontsize=7)
         axes[0][col].set_title(f"#{neuron} {pruned_share[neuron]:.0%}", fontsize=7)
-    fig.suptitle("First-layer receptive fields (title: share pruned)", fontsize=9)
+    fig.suptitle("First-layer receptive fields (title: neuron, share of its weights pruned)", fontsize=9)
+    # The legend of the colours: a weight scale for rows 1 and 3, words for the rest.
+    fig.subplots_adjust(right=0.92)
+    bar = fig.colorbar(weight_image, cax=fig.add_axes([0.935, 0.15, 0.008, 0.7]))
+    bar.set_label("weight (red +, blue -)", fontsize=6)
+    bar.ax.tick_params(labelsize=5)
+    fig.text(0.5, -0.02, "black: pruned weight; row 'regions': one colour per connected region "
+             f"({config.connectivity}-connected)", ha="center", fontsize=7)
     return save_figure(fig, config, "region_fields")

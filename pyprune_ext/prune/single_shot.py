@@ -42,6 +42,14 @@ class SingleShotConfig(RunSettings):
         if not self.methods:
             raise ValueError(f"'methods' must name at least one of {METHODS}")
 
+    HELP = {**limits.COMMON_HELP,
+            "hidden": "hidden layer widths of the MLP 784-...-10, comma-separated",
+            "pretrain_epochs": "training epochs before pruning",
+            "alpha": "weight of the magnitude term in |g theta| + alpha theta^2",
+            "grad_batches": "batches whose mean-loss gradient g enters the score",
+            "sparsities": "pruned shares of all weights, comma-separated",
+            "finetune_epochs": "fine-tuning epochs after pruning",
+            "methods": "ours (alpha as given), snip (alpha 0), magnitude, random; comma-separated"}
     QUICK = {"pretrain_epochs": 4, "grad_batches": 4, "finetune_epochs": 1}
 
 

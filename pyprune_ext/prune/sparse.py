@@ -35,6 +35,12 @@ class SparseConfig(RunSettings):
               "lr": limits.POSITIVE, "momentum": limits.MOMENTUM, "pretrain_lr": limits.POSITIVE,
               "batch_size": limits.INTEGER_AT_LEAST_1}
 
+    HELP = {**limits.COMMON_HELP,
+            "hidden": "units of the SparseLinear hidden layer (784-hidden-10)",
+            "densities": "densities gamma of the hidden layer's weights, comma-separated",
+            "pretrain_epochs": "autoencoder pre-training epochs of the hidden layer",
+            "epochs": "classifier training epochs",
+            "pretrain_lr": "learning rate of the autoencoder pre-training (Adam)"}
     QUICK = {"pretrain_epochs": 1, "epochs": 3}
 
 

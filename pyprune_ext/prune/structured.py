@@ -52,6 +52,17 @@ class StructuredConfig(RunSettings):
         if not self.methods:
             raise ValueError(f"'methods' must name at least one of {METHODS}")
 
+    HELP = {**limits.COMMON_HELP,
+            "widths": "channels of the ResNet's three stages, comma-separated",
+            "lr": "learning rate of the training (Adam)",
+            "finetune_lr": "learning rate of the fine-tuning after each pruning step (Adam)",
+            "methods": "our criteria (simple, first_order, fisher, first_plus_second, oracle, meanprod, "
+                       "trace) and Torch-Pruning's (tp_magnitude, tp_taylor), comma-separated",
+            "targets": "shares of the FLOPs removed at which accuracy and latency are reported, comma-separated",
+            "pruning_steps": "pruning steps to 90% of the channels removed (each followed by fine-tuning)",
+            "score_batches": "training batches scored before each pruning step",
+            "finetune_steps": "Adam steps after each pruning step",
+            "ranking": "global: one channel ranking over all layers; layerwise: the same share of every layer"}
     QUICK = {"epochs": 2, "methods": ("fisher", "tp_magnitude", "tp_taylor"), "pruning_steps": 12,
              "score_batches": 2, "finetune_steps": 15}
 

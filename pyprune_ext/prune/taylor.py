@@ -15,7 +15,7 @@ from ..taylor import NEED_MEANS, ScoreCollector, l1_stdv_scores, normalize_score
 from . import common as limits
 from .common import RunSettings, accuracy, batches, progress, pyplot, save_figure, train, write_results
 
-__all__ = ["TaylorConfig", "ChannelGate", "LeNet5Like", "conv_flops", "shrink", "channel_importance",
+__all__ = ["TaylorConfig", "ChannelGate", "LeNet5Like", "multiply_adds", "shrink", "channel_importance",
            "run_taylor"]
 
 # Criteria of thesis table 4.4a; "+norm" applies the layer normalisation of eq. 4.13 (p = 1).
@@ -51,6 +51,14 @@ class TaylorConfig(RunSettings):
         if len(self.widths) != 2:
             raise ValueError(f"'widths' must be two conv widths, got {self.widths}")
 
+    HELP = {**limits.COMMON_HELP,
+            "widths": "channels of conv1 and conv2, comma-separated",
+            "fc_width": "units of the hidden fully connected layer",
+            "train_size": "training images used (of the 4000 in the subset)",
+            "criteria": "criteria to prune by, comma-separated; '+norm' adds the layer normalisation of eq. 4.13",
+            "score_batches": "training batches scored before each channel removal",
+            "finetune_steps": "SGD steps after each channel removal",
+            "targets": "shares of the FLOPs removed at which accuracy is reported, comma-separated"}
     QUICK = {"widths": (8, 16), "fc_width": 128, "train_size": 2000, "epochs": 3,
              "criteria": ("l1_stdv", "fisher", "meanprod", "trace+norm"), "score_batches": 2, "finetune_steps": 5}
 
@@ -92,9 +100,10 @@ class LeNet5Like(nn.Module):
         return [("conv1", self.conv1, self.gate1), ("conv2", self.conv2, self.gate2)]
 
 
-def conv_flops(model):
-    """Multiply-accumulates of one 28x28 image through the conv and linear layers, counting only
-    live channels (a gated channel costs nothing in the layer that makes it or the one that reads it)."""
+def multiply_adds(model):
+    """Multiply-adds of one 28x28 image through the conv and linear layers of a LeNet5Like,
+    counting only live channels (a gated channel costs nothing in the layer that makes it or the
+    one that reads it)."""
     live1, live2 = int(model.gate1.mask.sum()), int(model.gate2.mask.sum())
     k1, k2 = model.conv1.kernel_size, model.conv2.kernel_size
     conv1 = 28 * 28 * live1 * 1 * k1[0] * k1[1]
@@ -175,7 +184,7 @@ def prune_by(pretrained, train_data, test_data, variant, config):
     model = copy.deepcopy(pretrained)
     generator = torch.Generator().manual_seed(config.seed)
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum)
-    full = conv_flops(model)
+    full = multiply_adds(model)
     gates = {name: gate for name, _, gate in model.blocks()}
     at_target = {0.0: accuracy(model, test_data)}
     curve = [(0.0, at_target[0.0])]
@@ -194,7 +203,7 @@ def prune_by(pretrained, train_data, test_data, variant, config):
         removed.append(name)
         train(model, train_data, epochs=1, lr=config.lr, batch_size=config.batch_size, settings=config,
               optimizer=optimizer, generator=generator, max_steps=config.finetune_steps, desc=None)
-        reduction = 1 - conv_flops(model) / full
+        reduction = 1 - multiply_adds(model) / full
         bar.update(1)
         if reduction >= pending[0]:
             acc = accuracy(model, test_data)
@@ -204,7 +213,7 @@ def prune_by(pretrained, train_data, test_data, variant, config):
     bar.close()
     return {"accuracy_at": at_target, "curve": curve, "removed_from": removed,
             "live_channels": {name: int(g.mask.sum()) for name, g in gates.items()},
-            "flops_reduction": 1 - conv_flops(model) / full}, model
+            "flops_reduction": 1 - multiply_adds(model) / full}, model
 
 
 def run_taylor(config: TaylorConfig):
@@ -226,7 +235,7 @@ def run_taylor(config: TaylorConfig):
     with torch.no_grad():
         probe = test_data[0][:256]
         max_diff = float((small(probe) - last_model(probe)).abs().max())
-    results = {"accuracy": base, "flops": conv_flops(pretrained), "runs": runs,
+    results = {"accuracy": base, "flops": multiply_adds(pretrained), "runs": runs,
                "smaller_model": {"criterion": config.criteria[-1],
                                  "channels": list(small.bn1.weight.shape + small.bn2.weight.shape),
                                  "parameters": sum(p.numel() for p in small.parameters()),
@@ -257,12 +266,13 @@ def _table(runs, config):
 
 def _plot(runs, config):
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    fig, ax = plt.subplots(figsize=(7.5, 3.8))
     for variant, run in runs.items():
         xs, ys = zip(*run["curve"])
         ax.plot([100 * x for x in xs], [100 * y for y in ys], "o-", ms=3, label=variant)
     ax.set_xlabel("FLOPs reduction (%)")
     ax.set_ylabel("test accuracy (%)")
     ax.set_title("Taylor channel pruning, LeNet5-like")
-    ax.legend(fontsize=6, ncol=2)
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5), title="criterion",
+              title_fontsize=8, frameon=False)
     return save_figure(fig, config, "taylor_flops")
