@@ -1,10 +1,10 @@
-"""Connected regions of pruned weights (SPEC section 4, paper: region grouping pruning).
+"""Connected regions of pruned weights (docs/regions.md, paper: region grouping pruning).
 
 Each mask ``[H, W]`` of a stack ``[K, H, W]`` (e.g. the 28x28 receptive field of each first-layer
 neuron of an MNIST MLP) is split into connected regions of set pixels, 4-connected by default.
 Regions are numbered 1..n_k per mask in raster order of their first pixel; 0 marks unset pixels.
 """
-from typing import NamedTuple
+from typing import NamedTuple, Tuple
 
 import torch
 
@@ -31,7 +31,7 @@ def _check_mask(mask, connectivity):
         raise ValueError(f"'connectivity' must be 4 or 8, got {connectivity!r}")
 
 
-def label_regions(mask, connectivity=4):
+def label_regions(mask: torch.Tensor, connectivity: int = 4) -> Tuple[torch.Tensor, torch.Tensor]:
     """Labels the connected regions of every mask.
 
     Args:
@@ -47,11 +47,11 @@ def label_regions(mask, connectivity=4):
         ([[[1, 1, 0], [0, 0, 2]]], [1])
     """
     _check_mask(mask, connectivity)
-    labels, counts, *_ = ops.label_regions(mask, None, connectivity)
+    labels, counts, *_ = ops.label_regions(mask, None, connectivity=connectivity)
     return labels, counts
 
 
-def region_stats(mask, weights, connectivity=4):
+def region_stats(mask: torch.Tensor, weights: torch.Tensor, connectivity: int = 4) -> "RegionStats":
     """Labels and, per region, its size, sum |w| and mean |w|, reading the weights once.
 
     Args:
@@ -63,17 +63,18 @@ def region_stats(mask, weights, connectivity=4):
         raise ValueError(f"'weights' must have the shape of 'mask' {tuple(mask.shape)}, got {tuple(weights.shape)}")
     if weights.device != mask.device:
         raise ValueError(f"'weights' is on {weights.device} but 'mask' is on {mask.device}")
-    labels, counts, sizes, sums, means = ops.label_regions(mask, weights.detach(), connectivity)
+    labels, counts, sizes, sums, means = ops.label_regions(mask, weights.detach(), connectivity=connectivity)
     offsets = torch.cat((counts.new_zeros(1), counts.cumsum(0)))
     return RegionStats(labels, counts, offsets, sizes, sums, means)
 
 
-def prune_regions(weights, mask, ratio, by="regions", connectivity=4):
+def prune_regions(mask: torch.Tensor, weights: torch.Tensor, ratio: float, by: str = "regions",
+                  connectivity: int = 4) -> torch.Tensor:
     """One layer-wide step of region pruning: removes the weakest regions (smallest mean |w|)
     across all masks and returns the new mask.
 
     Args:
-        weights, mask: ``[K, H, W]``.
+        mask, weights: ``[K, H, W]`` (bool, float), in the order of :func:`region_stats`.
         ratio: in [0, 1]. ``by="regions"``: remove ``round(ratio * R)`` of the R regions;
             ``by="weights"``: remove weakest regions until at least ``ratio`` of the set pixels
             are gone.

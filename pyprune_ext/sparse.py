@@ -1,10 +1,11 @@
-"""Sparse masked linear layer at a fixed mask (SPEC section 3, paper: 1/25-density layers).
+"""Sparse masked linear layer at a fixed mask (docs/sparse.md, paper: 1/25-density layers).
 
 ``y = x W^T + b`` where ``W`` ``[out, in]`` keeps only the nonzeros of a fixed mask, stored as CSR
 (plus the transposed structure the backward needs, built once per mask). The trainable parameter
 is the ``values`` vector of the nonzeros, so any torch optimizer works on it.
 """
 import math
+from typing import Optional, Sequence
 
 import torch
 from torch import nn
@@ -18,8 +19,9 @@ INT32_MAX = 2**31 - 1
 _STRUCTURE = ("row_ptr", "col_idx", "t_ptr", "t_idx", "t_perm")  # buffer names, in op order
 
 
-def random_mask(out_features, in_features, density=1 / 25, *, bernoulli=False, generator=None,
-                device=None):
+def random_mask(out_features: int, in_features: int, density: float = 1 / 25, *, bernoulli: bool = False,
+                generator: Optional[torch.Generator] = None,
+                device=None) -> torch.Tensor:
     """Bool mask ``[out, in]``: the same number ``round(density * in)`` of random columns in every
     row (default), or independent Bernoulli(density) entries. Deterministic under ``generator``."""
     out_features = check_int(out_features, "out_features", minimum=0)
@@ -50,7 +52,8 @@ def _structure(mask):
     return (as32(row_ptr), as32(cols), as32(t_ptr), as32(rows[t_order]), as32(t_order))
 
 
-def sparse_linear(x, values, bias, structure):
+def sparse_linear(x: torch.Tensor, values: torch.Tensor, bias: Optional[torch.Tensor],
+                  structure: Sequence[torch.Tensor]) -> torch.Tensor:
     """Functional form: ``x`` ``[*, in]`` -> ``[*, out]``; ``structure`` as SparseLinear holds it
     (``row_ptr, col_idx, t_ptr, t_idx, t_perm``, int32). The op checks the structure: indices out
     of range, pointers that decrease and a transpose that does not match raise ``ValueError``."""
@@ -62,7 +65,7 @@ def sparse_linear(x, values, bias, structure):
 
 
 def _apply(x, values, bias, structure):
-    if x.dim() == 2:  # the common case skips two reshapes: ~10% of a (100, 784, 500) forward
+    if x.dim() == 2:  # the common case skips two reshapes, a visible cost at small batches
         return ops.sparse_linear.default(x, values, bias, *structure)
     y = ops.sparse_linear.default(x.reshape(-1, x.shape[-1]), values, bias, *structure)
     return y.reshape(*x.shape[:-1], y.shape[-1])
@@ -117,20 +120,20 @@ class SparseLinear(nn.Module):
                 self.bias.copy_(torch.rand(out_features, generator=generator) * 2 * bound - bound)
 
     @property
-    def nnz(self):
+    def nnz(self) -> int:
         return self.values.numel()
 
     @property
-    def density(self):
+    def density(self) -> float:
         return self.nnz / (self.in_features * self.out_features)
 
     @property
     def structure(self):
-        # Straight from the buffer dict: five nn.Module.__getattr__ lookups cost ~3 us a forward.
+        # Straight from the buffer dict: five nn.Module.__getattr__ lookups are a visible cost a forward.
         buffers = self._buffers
         return tuple(buffers[name] for name in _STRUCTURE)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_float(x, "x")
         if x.dim() < 1 or x.shape[-1] != self.in_features:
             raise ValueError(f"'x' must end in in_features = {self.in_features}, got shape {tuple(x.shape)}")
@@ -140,7 +143,7 @@ class SparseLinear(nn.Module):
             raise ValueError(f"'x' is on {x.device} but the layer is on {self.values.device}")
         return _apply(x, self.values, self.bias, self.structure)
 
-    def mask(self):
+    def mask(self) -> torch.Tensor:
         """The bool mask ``[out, in]``."""
         mask = torch.zeros(self.out_features, self.in_features, dtype=torch.bool, device=self.values.device)
         mask[self._rows(), self.col_idx.long()] = True
@@ -150,12 +153,12 @@ class SparseLinear(nn.Module):
         counts = (self.row_ptr[1:] - self.row_ptr[:-1]).long()
         return torch.repeat_interleave(torch.arange(self.out_features, device=counts.device), counts)
 
-    def dense_weight(self):
+    def dense_weight(self) -> torch.Tensor:
         """``W`` ``[out, in]`` with zeros off the mask (differentiable in ``values``)."""
         weight = self.values.new_zeros(self.out_features, self.in_features)
         return weight.index_put((self._rows(), self.col_idx.long()), self.values)
 
-    def to_dense(self):
+    def to_dense(self) -> nn.Linear:
         """An ``nn.Linear`` with the same function."""
         linear = nn.Linear(self.in_features, self.out_features, bias=self.bias is not None,
                            device=self.values.device, dtype=self.values.dtype)
@@ -166,7 +169,7 @@ class SparseLinear(nn.Module):
         return linear
 
     @classmethod
-    def from_dense(cls, linear, mask=None):
+    def from_dense(cls, linear: nn.Linear, mask: Optional[torch.Tensor] = None) -> "SparseLinear":
         """A SparseLinear holding ``linear``'s weights at ``mask`` (default: its
         torch.nn.utils.prune ``weight_mask`` if it has one, else its nonzero weights). Keeps the
         dtype, device and ``requires_grad`` of the weights."""

@@ -1,4 +1,4 @@
-r"""Taylor importance of channels and parameters (SPEC section 2, thesis chapter 4).
+r"""Taylor importance of channels and parameters (docs/taylor.md, thesis chapter 4).
 
 For a layer's feature map ``x`` ``[Nb, C, *spatial]`` and ``g = dL/dx`` of the **summed** loss,
 with :math:`x_n \cdot g_n` the dot product over one channel's spatial elements of sample n and
@@ -20,9 +20,10 @@ All requested criteria come from one fused pass over ``x`` and ``g`` (``trace`` 
 :math:`\bar g` first: pass ``gbar`` or pay a second pass).
 """
 from collections.abc import Iterable
-from typing import Dict
+from typing import Dict, Optional
 
 import torch
+from torch import Tensor
 
 from ._ops import ops
 from ._validation import check_choice, check_float, check_real, check_tensor
@@ -91,7 +92,8 @@ class ChannelStats:
         self.sums = None  # (sq, dot, dot2, sum_x, sum_g, trace) float64
         self.gbar = None
 
-    def update(self, x, g, *, with_means=True, gbar=None, grad_scale=1.0):
+    def update(self, x: Tensor, g: Tensor, *, with_means: bool = True, gbar: Optional[Tensor] = None,
+               grad_scale: float = 1.0) -> "ChannelStats":
         """Adds a batch. ``grad_scale`` multiplies ``g`` first (the batch size for a mean-reduced
         loss, so every batch contributes in the summed-loss convention)."""
         _check_feature_map(x, g)
@@ -99,7 +101,7 @@ class ChannelStats:
             g = g * grad_scale
         if gbar is not None:
             gbar = _check_gbar(gbar, x).to(device=x.device, dtype=torch.float64).contiguous()
-        sums = ops.taylor_channel_stats(x, g, gbar, bool(with_means))
+        sums = ops.taylor_channel_stats(x, g, gbar, with_means=bool(with_means))
         if self.sums is None:
             self.sums = list(sums)
         else:
@@ -111,7 +113,7 @@ class ChannelStats:
         self.gbar = gbar
         return self
 
-    def merge(self, other):
+    def merge(self, other: "ChannelStats") -> "ChannelStats":
         if not isinstance(other, ChannelStats):
             raise TypeError(f"'other' must be ChannelStats, got {type(other).__name__}")
         if other.sums is None:
@@ -124,7 +126,7 @@ class ChannelStats:
         self.count += other.count
         return self
 
-    def all_reduce(self, group=None):
+    def all_reduce(self, group=None) -> "ChannelStats":
         """Sums the statistics and sample counts over the processes of ``group``."""
         import torch.distributed as dist
         flat = torch.cat([s.reshape(-1) for s in self.sums] +
@@ -138,7 +140,7 @@ class ChannelStats:
         self.count = int(round(flat[-1].item()))
         return self
 
-    def mean_grad(self):
+    def mean_grad(self) -> Tensor:
         """:math:`\\bar g` ``[C, P]`` (float64), the input of the ``trace`` criterion."""
         if self.sums is None or self.sums[4].shape[1] == 0:
             raise ValueError("no gradient means were accumulated (with_means=False)")
@@ -206,7 +208,7 @@ def channel_scores(x, g, criteria=CRITERIA, *, gbar=None) -> Dict[str, torch.Ten
     return {k: v.to(x.dtype) for k, v in stats.scores(criteria).items()}
 
 
-def normalize_scores(scores, p=1.0):
+def normalize_scores(scores: Tensor, p: float = 1.0) -> Tensor:
     r"""Layer normalisation of eq. 4.13: :math:`\sqrt{S_c} / (\sum_{c'} \sqrt{S_{c'}}^p)^{1/p}`.
 
     ``p`` in (0, inf); the thesis uses 1, 2/3, 1/2 and 2. Scores must be >= 0 (``first_order`` and
@@ -222,7 +224,7 @@ def normalize_scores(scores, p=1.0):
     return root / norm if norm > 0 else root
 
 
-def l1_stdv_scores(weight, lam=0.5):
+def l1_stdv_scores(weight: Tensor, lam: float = 0.5) -> Tensor:
     r"""Weight-level L1+stdv criterion (eq. 4.33) of the filters ``weight`` ``[C, ...]``:
     :math:`\lambda \sigma_c / \sqrt{\sum_{c'} \sigma_{c'}^2} + (1 - \lambda) \|w_c\|_1`, with
     :math:`\sigma_c` the (population) standard deviation of filter c's weights."""
@@ -276,7 +278,7 @@ class ScoreCollector:
         self._handles = []
         self.attach()
 
-    def attach(self):
+    def attach(self) -> "ScoreCollector":
         """Hooks the modules (done by the constructor; again after :meth:`remove` to go on
         collecting)."""
         if not self._handles:
@@ -304,24 +306,26 @@ class ScoreCollector:
             output.register_hook(on_grad)
         return hook
 
-    def with_gbar(self):
+    def with_gbar(self) -> "ScoreCollector":
         """Starts a second pass whose statistics include ``trace``, with gbar from the first pass."""
         self._gbar = {name: stats.mean_grad() for name, stats in self.stats.items()}
         self.stats = {name: ChannelStats() for name in self.stats}
         return self
 
-    def all_reduce(self, group=None):
+    def all_reduce(self, group=None) -> "ScoreCollector":
+        """Sums every layer's statistics over the processes of ``group``."""
         for stats in self.stats.values():
             stats.all_reduce(group)
         return self
 
-    def scores(self, criteria=CRITERIA):
+    def scores(self, criteria=CRITERIA) -> Dict[str, Dict[str, Tensor]]:
+        """``{module name: {criterion: [C] float64}}``; ``trace`` only after a :meth:`with_gbar` pass."""
         criteria = _check_criteria(criteria)
         if not self._gbar:
             criteria = tuple(c for c in criteria if c != "trace") or criteria
         return {name: stats.scores(criteria) for name, stats in self.stats.items()}
 
-    def remove(self):
+    def remove(self) -> None:
         for handle in self._handles:
             handle.remove()
         self._handles = []

@@ -4,7 +4,7 @@ The score of a weight is ``|grad * theta| + alpha * theta^2``; :func:`global_top
 largest scores over all tensors together by radix histograms of the score bits (never a sort, no
 copy of the scores). Magnitude pruning is the same selection with the score ``theta^2``.
 """
-from typing import List, Sequence
+from typing import List, Optional, Sequence
 
 import torch
 
@@ -14,7 +14,7 @@ from ._validation import check_choice, check_float, check_real, check_tensor
 __all__ = ["param_scores", "global_topk_masks", "magnitude_masks"]
 
 
-def param_scores(theta, grad, alpha=0.0):
+def param_scores(theta: torch.Tensor, grad: torch.Tensor, alpha: float = 0.0) -> torch.Tensor:
     """Single-shot score ``|grad * theta| + alpha * theta^2`` of every parameter (report 4(3))."""
     check_float(theta, "theta")
     check_tensor(grad, "grad", dtypes=(theta.dtype,))
@@ -24,8 +24,8 @@ def param_scores(theta, grad, alpha=0.0):
     return ops.param_scores(theta.detach(), grad.detach(), alpha).view(theta.shape)
 
 
-def global_topk_masks(params: Sequence[torch.Tensor], grads: Sequence[torch.Tensor] = None, *,
-                      sparsity, alpha=0.0) -> List[torch.Tensor]:
+def global_topk_masks(params: Sequence[torch.Tensor], grads: Optional[Sequence[torch.Tensor]] = None, *,
+                      sparsity: float, alpha: float = 0.0) -> List[torch.Tensor]:
     """One global mask over all ``params``: keeps the ``round((1 - sparsity) * total)`` largest
     single-shot scores, prunes the rest. Selection by radix histograms, never a sort, and no copy of
     the scores. Ties are kept in order (tensor by tensor, then flat index).
@@ -66,7 +66,8 @@ def global_topk_masks(params: Sequence[torch.Tensor], grads: Sequence[torch.Tens
     return [m.view(p.shape) for m, p in zip(masks, params)]
 
 
-def magnitude_masks(weights: Sequence[torch.Tensor], sparsity, *, scope="layerwise") -> List[torch.Tensor]:
+def magnitude_masks(weights: Sequence[torch.Tensor], sparsity: float, *, scope: str = "layerwise"
+                    ) -> List[torch.Tensor]:
     """Bool masks keeping the largest ``|w|``: of each tensor (``scope="layerwise"``) or of all
     together (``"global"``); ``sparsity`` is the pruned share. Weights already zero score lowest."""
     check_choice(scope, "scope", ("layerwise", "global"))

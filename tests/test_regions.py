@@ -145,7 +145,7 @@ def test_prune_regions_removes_exactly_the_weakest():
     mask = torch.rand(20, 28, 28, generator=gen) < 0.4
     weights = torch.randn(20, 28, 28, generator=gen)
     stats = pp.region_stats(mask, weights)
-    new = pp.prune_regions(weights, mask, 0.4)
+    new = pp.prune_regions(mask, weights, 0.4)
     total = stats.sizes.numel()
     removed_regions = int(round(0.4 * total))
     threshold = stats.mean_abs.sort().values[removed_regions - 1]
@@ -163,12 +163,12 @@ def test_prune_regions_ratio_bounds_ties_and_by_weights():
     mask = torch.zeros(2, 3, 5, dtype=torch.bool)
     mask[:, 0, ::2] = True                    # three single-pixel regions per mask
     weights = torch.ones(2, 3, 5)             # all tied
-    assert torch.equal(pp.prune_regions(weights, mask, 0.0), mask)
-    assert not pp.prune_regions(weights, mask, 1.0).any()
-    half = pp.prune_regions(weights, mask, 0.5)  # 3 of 6 tied regions: the first three in order
+    assert torch.equal(pp.prune_regions(mask, weights, 0.0), mask)
+    assert not pp.prune_regions(mask, weights, 1.0).any()
+    half = pp.prune_regions(mask, weights, 0.5)  # 3 of 6 tied regions: the first three in order
     assert half[0].sum() == 0 and torch.equal(half[1], mask[1])
     weights[0, 0, 0] = 0.1                    # the weakest region holds 1 of 6 pixels
-    by_weight = pp.prune_regions(weights, mask, 1 / 6, by="weights")
+    by_weight = pp.prune_regions(mask, weights, 1 / 6, by="weights")
     assert not by_weight[0, 0, 0] and by_weight.sum() == 5
 
 
@@ -202,9 +202,9 @@ def test_bad_input(bad, error, match):
         elif bad == "connectivity":
             pp.label_regions(mask, 6)
         elif bad == "ratio":
-            pp.prune_regions(weights, mask, 1.5)
+            pp.prune_regions(mask, weights, 1.5)
         elif bad == "by":
-            pp.prune_regions(weights, mask, 0.5, by="pixels")
+            pp.prune_regions(mask, weights, 0.5, by="pixels")
         elif bad == "nan":
             weights[0, 0, 0] = float("nan")
             pp.region_stats(mask, weights)

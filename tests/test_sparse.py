@@ -252,3 +252,21 @@ def test_values_and_mask_mismatch_raise_in_the_op():
         ops.sparse_linear(torch.randn(2, 8), layer.values[:3].detach(), None, *layer.structure)
     with pytest.raises(ValueError, match="in_features = 8"):
         ops.sparse_linear(torch.randn(2, 7), layer.values.detach(), None, *layer.structure)
+
+
+@pytest.mark.parametrize("batch,n,m", [(5, 17, 9), (1, 3, 1), (0, 4, 2)])
+def test_forward_and_backward_match_the_numpy_reference(batch, n, m):
+    gen = torch.Generator().manual_seed(batch + n)
+    layer = pp.SparseLinear(n, m, density=0.3, generator=gen, dtype=torch.float64)
+    x = torch.randn(batch, n, generator=gen, dtype=torch.float64, requires_grad=True)
+    grad_y = torch.randn(batch, m, generator=gen, dtype=torch.float64)
+    y = layer(x)
+    y.backward(grad_y)
+    mask, weight = layer.mask().numpy(), layer.dense_weight().detach().numpy()
+    ref = pp.reference
+    np_x, np_b = x.detach().numpy(), layer.bias.detach().numpy()
+    torch.testing.assert_close(y.detach(), torch.from_numpy(ref.sparse_linear(np_x, weight, mask, np_b)))
+    dx, dw, db = ref.sparse_linear_backward(np_x, weight, mask, grad_y.numpy())
+    torch.testing.assert_close(x.grad, torch.from_numpy(dx))
+    torch.testing.assert_close(layer.values.grad, torch.from_numpy(dw)[layer.mask()])
+    torch.testing.assert_close(layer.bias.grad, torch.from_numpy(db))
