@@ -1,7 +1,7 @@
 // Every op schema of pyprune_ext, in one place. Device files add implementations with
 // TORCH_LIBRARY_IMPL(pyprune, CPU/CUDA, m) (csrc/cpu/register_cpu.cpp, csrc/<family>/cuda/) and the
 // sparse layer's autograd kernel (csrc/sparse/autograd/); pyprune_ext/_ops.py adds fake kernels.
-// The math of each op is in SPEC.md and the docstrings of the Python wrappers.
+// The math of each op is in docs/ and the docstrings of the Python wrappers.
 #include <Python.h>
 #include <torch/library.h>
 
@@ -11,7 +11,7 @@
 #include "common/cpu_capability.h"
 
 TORCH_LIBRARY(pyprune, m) {
-  // ---- information scores (SPEC section 1) ----
+  // ---- information scores (docs/information.md) ----
   // x [..., N] -> per-neuron (min, max) over all leading dims, float64; raises on NaN/Inf.
   m.def("neuron_range(Tensor x) -> (Tensor, Tensor)");
   // x [S, T, N], labels [S] or [S, T] int64 (None: one class), edges [N, B+1] float64.
@@ -40,7 +40,7 @@ TORCH_LIBRARY(pyprune, m) {
       "int num_classes, int history, Tensor perms, float base, bool miller_madow) "
       "-> (Tensor, Tensor)");
 
-  // ---- Taylor importance (SPEC section 2) ----
+  // ---- Taylor importance (docs/taylor.md) ----
   // x, g [Nb, C, *spatial] -> float64 sums over samples: sq [C] = sum ||x_n||^2, dot [C] =
   // sum x_n.g_n, dot2 [C] = sum (x_n.g_n)^2, sum_x/sum_g [C, P] (or [C, 0] without with_means),
   // trace [C] = sum (x_n.gbar)^2 (zeros without gbar [C, P]).
@@ -52,7 +52,7 @@ TORCH_LIBRARY(pyprune, m) {
   // Bool masks keeping the `keep` largest param scores over all tensors (ties in index order).
   m.def("global_topk_masks(Tensor[] params, Tensor[] grads, float alpha, int keep) -> Tensor[]");
 
-  // ---- sparse masked linear layer (SPEC section 3) ----
+  // ---- sparse masked linear layer (docs/sparse.md) ----
   // x [B, N], W [M, N] in CSR (values [nnz], row_ptr [M+1], col_idx [nnz], int32) with its
   // transpose (t_ptr [N+1], t_idx [nnz], t_perm [nnz]) -> y = x W^T + bias, [B, M].
   m.def(
@@ -64,7 +64,7 @@ TORCH_LIBRARY(pyprune, m) {
       "Tensor col_idx, Tensor t_ptr, Tensor t_idx, Tensor t_perm, bool need_x, bool need_w, "
       "bool need_b) -> (Tensor, Tensor, Tensor)");
 
-  // ---- connected components of pruned weights (SPEC section 4) ----
+  // ---- connected components of pruned weights (docs/regions.md) ----
   // mask [K, H, W] bool -> labels int32 [K, H, W] (0 = unset, regions 1..n_k numbered in raster
   // order of their first pixel), counts int64 [K], and per region in mask order: size int64 [R],
   // sum and mean of |weights| float64 [R] (zeros without weights). connectivity 4 or 8.
