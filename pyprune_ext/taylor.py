@@ -97,13 +97,15 @@ class ChannelStats:
         """Adds a batch. ``grad_scale`` multiplies ``g`` first (the batch size for a mean-reduced
         loss, so every batch contributes in the summed-loss convention)."""
         _check_feature_map(x, g)
-        if grad_scale != 1.0:
-            g = g * grad_scale
         if gbar is not None:
             gbar = _check_gbar(gbar, x).to(device=x.device, dtype=torch.float64).contiguous()
-        sums = ops.taylor_channel_stats(x, g, gbar, with_means=bool(with_means))
+        sums = list(ops.taylor_channel_stats(x, g, gbar, with_means=bool(with_means)))
+        if grad_scale != 1.0:  # scale the sums, not g: no copy of the gradient per batch
+            sums[1] *= grad_scale         # sum x.g
+            sums[2] *= grad_scale ** 2    # sum (x.g)^2
+            sums[4] *= grad_scale         # sum g (trace reads gbar, not g)
         if self.sums is None:
-            self.sums = list(sums)
+            self.sums = sums
         else:
             if sums[0].shape != self.sums[0].shape or sums[3].shape != self.sums[3].shape:
                 raise ValueError("'x' has other channels or spatial size than earlier batches")

@@ -128,7 +128,32 @@ def test_errors_name_the_problem():
         TaylorChannelImportance("l2")
     with pytest.raises(ValueError, match="'p' must lie in"):
         TaylorChannelImportance(p=0)
+    with pytest.raises(ValueError, match="'group_reduction' must be one of"):
+        TaylorChannelImportance(group_reduction="median")
     with pytest.raises(RuntimeError, match="no statistics yet"):
         TaylorChannelImportance().layer_scores()
     with pytest.raises(ValueError, match="none of the target layer types"):
         TaylorChannelImportance().accumulate(nn.Sequential(nn.ReLU()), data(), F.cross_entropy)
+
+
+def _rank_scores(rank, world, store_path, batches, result_path):
+    import torch.distributed as dist
+    dist.init_process_group("gloo", store=dist.FileStore(store_path, world), rank=rank, world_size=world)
+    torch.manual_seed(0)
+    model = Residual()
+    importance = TaylorChannelImportance("fisher").accumulate(model, batches[rank::world], F.cross_entropy)
+    importance.all_reduce()
+    torch.save(importance.layer_scores(), f"{result_path}.{rank}")
+    dist.destroy_process_group()
+
+
+def test_all_reduce_over_two_processes_equals_one_process_over_all_batches(tmp_path):
+    import torch.multiprocessing as mp
+    batches = data(batches=4)
+    mp.spawn(_rank_scores, args=(2, str(tmp_path / "store"), batches, str(tmp_path / "scores")), nprocs=2)
+    torch.manual_seed(0)
+    expected = TaylorChannelImportance("fisher").accumulate(Residual(), batches, F.cross_entropy).layer_scores()
+    for rank in range(2):
+        got = torch.load(tmp_path / f"scores.{rank}")
+        for name, score in expected.items():
+            torch.testing.assert_close(got[name], score)

@@ -33,7 +33,7 @@ except ImportError as error:  # pragma: no cover - depends on the environment
                       "pip install 'pyprune_ext[torch-pruning]'") from error
 
 from .._validation import check_choice, check_real
-from ..taylor import CRITERIA, ScoreCollector, normalize_scores
+from ..taylor import CRITERIA, NEED_MEANS, ScoreCollector, normalize_scores
 
 __all__ = ["TaylorChannelImportance"]
 
@@ -65,6 +65,7 @@ class TaylorChannelImportance(tp.importance.GroupMagnitudeImportance):
                  normalizer=None, target_types=(nn.modules.conv._ConvNd, nn.Linear,
                                                 nn.modules.batchnorm._BatchNorm),
                  loss_reduction="mean"):
+        check_choice(group_reduction, "group_reduction", ("mean", "sum", "max", "prod", "first", "gate"))
         super().__init__(group_reduction=group_reduction, normalizer=normalizer,
                          target_types=list(target_types))
         self.criterion = check_choice(criterion, "criterion", CRITERIA)
@@ -85,7 +86,8 @@ class TaylorChannelImportance(tp.importance.GroupMagnitudeImportance):
             if not modules:
                 raise ValueError("'model' has none of the target layer types")
             self._names = {m: name for name, m in modules.items()}
-            self._collector = ScoreCollector(modules, loss_reduction=self.loss_reduction)
+            self._collector = ScoreCollector(modules, loss_reduction=self.loss_reduction,
+                                             with_means=self.criterion in NEED_MEANS)
         else:
             self._collector.attach()
         try:
