@@ -52,6 +52,17 @@ def _structure(mask):
     return (as32(row_ptr), as32(cols), as32(t_ptr), as32(rows[t_order]), as32(t_order))
 
 
+def live_weight_and_mask(linear):
+    """The weight ``linear``'s forward uses and the mask of the weights it keeps: for a layer pruned
+    through torch.nn.utils.prune, ``weight_orig * weight_mask`` (recomputed: ``.weight`` is only
+    refreshed by a forward) and ``weight_mask``; otherwise its weight and nonzeros."""
+    if hasattr(linear, "weight_orig") and hasattr(linear, "weight_mask"):
+        mask = linear.weight_mask.bool()
+        return (linear.weight_orig * mask).detach(), mask
+    weight = linear.weight.detach()
+    return weight, weight != 0
+
+
 def sparse_linear(x: torch.Tensor, values: torch.Tensor, bias: Optional[torch.Tensor],
                   structure: Sequence[torch.Tensor]) -> torch.Tensor:
     """Functional form: ``x`` ``[*, in]`` -> ``[*, out]``; ``structure`` as SparseLinear holds it
@@ -175,10 +186,8 @@ class SparseLinear(nn.Module):
         dtype, device and ``requires_grad`` of the weights."""
         if not isinstance(linear, nn.Linear):
             raise TypeError(f"'linear' must be nn.Linear, got {type(linear).__name__}")
-        pruned = hasattr(linear, "weight_orig") and hasattr(linear, "weight_mask")
-        weight = (linear.weight_orig if pruned else linear.weight).detach()  # prune's live weight at the mask
-        if mask is None:
-            mask = linear.weight_mask.bool() if pruned else weight != 0
+        weight, kept = live_weight_and_mask(linear)
+        mask = kept if mask is None else mask
         check_tensor(mask, "mask", dtypes=(torch.bool,), ndims=(2,))
         layer = cls(linear.in_features, linear.out_features, bias=linear.bias is not None,
                     mask=mask.cpu(), device=weight.device, dtype=weight.dtype)
@@ -186,7 +195,7 @@ class SparseLinear(nn.Module):
             layer.values.copy_(weight[layer._rows(), layer.col_idx.long()])
             if linear.bias is not None:
                 layer.bias.copy_(linear.bias.detach())
-        layer.values.requires_grad_(linear.weight_orig.requires_grad if pruned else linear.weight.requires_grad)
+        layer.values.requires_grad_(getattr(linear, "weight_orig", linear.weight).requires_grad)
         return layer
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from ._validation import check_int, check_real, check_tensor
-from .sparse import SparseLinear
+from .sparse import SparseLinear, live_weight_and_mask
 from .topk import magnitude_masks
 
 __all__ = ["sparsify", "densify"]
@@ -63,17 +63,15 @@ def sparsify(model: nn.Module, masks: Optional[Dict[str, torch.Tensor]] = None, 
                   if min(layer.in_features, layer.out_features) >= min_features
                   and (include is None or include(name, layer))}
     for name, layer in chosen.items():
-        weight = layer.weight
+        weight, mask = live_weight_and_mask(layer)
         if masks is not None:
             mask = check_tensor(masks[name], f"masks[{name!r}]", dtypes=(torch.bool,), ndims=(2,))
             if mask.shape != weight.shape:
                 raise ValueError(f"'masks[{name!r}]' must be [out, in] = {tuple(weight.shape)}, got {tuple(mask.shape)}")
         elif density is not None:
-            mask = magnitude_masks([_live_weight(layer)], 1 - density)[0]
-        else:
-            mask = layer.weight_mask.bool() if hasattr(layer, "weight_mask") else weight != 0
-            if bool(mask.all()):
-                continue   # nothing pruned: a SparseLinear would only be slower
+            mask = magnitude_masks([weight], 1 - density)[0]
+        elif bool(mask.all()):
+            continue   # nothing pruned: a SparseLinear would only be slower
         sparse = SparseLinear.from_dense(layer, mask)
         _replace(model, name, sparse)
     return model
@@ -87,13 +85,6 @@ def densify(model: nn.Module) -> nn.Module:
     for name, layer in [(n, m) for n, m in model.named_modules() if isinstance(m, SparseLinear)]:
         _replace(model, name, layer.to_dense())
     return model
-
-
-def _live_weight(layer):
-    """The weight a forward uses now (torch.nn.utils.prune keeps it as weight_orig * weight_mask)."""
-    if hasattr(layer, "weight_orig") and hasattr(layer, "weight_mask"):
-        return (layer.weight_orig * layer.weight_mask).detach()
-    return layer.weight.detach()
 
 
 def _replace(model, name, new):
