@@ -12,8 +12,9 @@ import importlib.util
 import os
 import sys
 
+from .prune.common import SHARED_FIELDS, describe_limits, format_value
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHARED_FIELDS = ("out_dir", "seed", "show_progress", "quick_run")
 BENCH_HELP = """Runs the bench suite of the source checkout (bench/, pytest-benchmark): per op and shape, the
 NumPy reference, the best composed-PyTorch peers and ours, in one run, then prints a table of
 median times and ratios, headed by the CPU, its kernel level, the threads, and the read bandwidth
@@ -73,13 +74,8 @@ def _add_workflow(commands, name, config_class, help_text):
                             type=_parser_for(default), help=field_help(config_class, field.name, default))
 
 
-def _shown(value):
-    return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
-
-
 def field_help(config_class, name, default):
     """'<meaning>; <allowed values>; full run: <default>[, --quick: <value>]' (% escaped for argparse)."""
-    from .prune.common import describe_limits
     parts = [config_class.HELP[name]]
     if name in config_class.CHOICES:
         parts.append("from " + ", ".join(map(str, config_class.CHOICES[name])))
@@ -87,9 +83,9 @@ def field_help(config_class, name, default):
         kind = "integers" if isinstance(default, int) or (isinstance(default, tuple) and default
                                                           and isinstance(default[0], int)) else "numbers"
         parts.append(f"{kind} in {describe_limits(config_class.LIMITS[name])}")
-    shown = f"full run: {_shown(default)}"
+    shown = f"full run: {format_value(default)}"
     if name in config_class.QUICK:
-        shown += f", --quick: {_shown(config_class.QUICK[name])}"
+        shown += f", --quick: {format_value(config_class.QUICK[name])}"
     parts.append(shown)
     return "; ".join(parts).replace("%", "%%")
 

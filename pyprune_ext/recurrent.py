@@ -155,32 +155,28 @@ def _output_columns(kept_directions, per_direction):
 
 
 def _sliced_reader(module, index, columns, features):
+    """A copy of ``module`` (a Linear or an RNN reading the output) that reads only ``columns``
+    (None: all of them)."""
     name = f"next_layers[{index}]"
     if isinstance(module, nn.Linear):
-        if module.in_features != features:
-            raise ValueError(f"'{name}' reads {module.in_features} features but the RNN gives {features}")
-        if columns is None:
-            return copy.deepcopy(module)
-        weight = module.weight
-        small = nn.Linear(len(columns), module.out_features, bias=module.bias is not None,
-                          device=weight.device, dtype=weight.dtype)
-        with torch.no_grad():
-            small.weight.copy_(weight[:, columns.to(weight.device)])
-            if module.bias is not None:
-                small.bias.copy_(module.bias)
+        size_attribute, weights = "in_features", ["weight"]
+    elif type(module) in _GATES:
+        size_attribute = "input_size"
+        weights = ["weight_ih_l0"] + (["weight_ih_l0_reverse"] if module.bidirectional else [])
+    else:
+        raise TypeError(f"'{name}' must be nn.Linear, nn.LSTM, nn.GRU or nn.RNN, got {type(module).__name__}")
+    reads = getattr(module, size_attribute)
+    if reads != features:
+        raise ValueError(f"'{name}' reads {reads} features but the RNN gives {features}")
+    small = copy.deepcopy(module)
+    if columns is None:
         return small
-    if type(module) in _GATES:
-        if module.input_size != features:
-            raise ValueError(f"'{name}' reads {module.input_size} features but the RNN gives {features}")
-        small = copy.deepcopy(module)
-        if columns is None:
-            return small
-        small.input_size = len(columns)
-        with torch.no_grad():
-            for suffix in ("_l0", "_l0_reverse")[:2 if module.bidirectional else 1]:
-                old = getattr(module, "weight_ih" + suffix)
-                setattr(small, "weight_ih" + suffix, nn.Parameter(old[:, columns.to(old.device)].clone()))
-        small._init_flat_weights()
-        return small
-    raise TypeError(f"'{name}' must be nn.Linear, nn.LSTM, nn.GRU or nn.RNN, got {type(module).__name__}")
-
+    setattr(small, size_attribute, len(columns))
+    with torch.no_grad():
+        for weight_name in weights:
+            old = getattr(module, weight_name)
+            setattr(small, weight_name, nn.Parameter(old[:, columns.to(old.device)].clone(),
+                                                     requires_grad=old.requires_grad))
+    if size_attribute == "input_size":
+        small._init_flat_weights()   # the RNN's cached list of its weights
+    return small

@@ -1,8 +1,8 @@
 """Pure NumPy reference of every op, written to be read, not to be fast.
 
 Tests and the bench suite compare the compiled ops against these functions. They take and return
-NumPy arrays (float64) and follow the definitions in docs/ literally: probabilities, not the count identities the
-kernels use.
+NumPy arrays (float64) and follow the definitions in docs/ literally: probabilities, not the count
+identities the kernels use.
 """
 import numpy as np
 

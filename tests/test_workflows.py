@@ -14,7 +14,8 @@ from pyprune_ext.prune import (WORKFLOWS, InformationConfig, MagnitudeConfig, Re
                                SparseConfig, StructuredConfig, TaylorConfig, run_information,
                                run_magnitude, run_region, run_single_shot, run_sparse, run_structured,
                                run_taylor)
-from pyprune_ext.prune.common import magnitude_layer_masks, prunable_layers, set_mask, train, weight_mask
+from pyprune_ext.prune.common import (SHARED_FIELDS, magnitude_layer_masks, prunable_layers, set_mask, train,
+                                      weight_mask)
 from pyprune_ext.prune.information import VideoLSTM, remove_units, restore_units
 from pyprune_ext.prune.reproduce import reproduce
 from pyprune_ext.prune.taylor import LeNet5Like, multiply_adds, shrink
@@ -301,7 +302,7 @@ def test_reproduce_sets_results_beside_the_paper(tmp_path):
 def test_every_option_says_what_it_means(name, capsys):
     config_class = WORKFLOWS[name][0]
     for field in dataclasses.fields(config_class):
-        if field.name not in cli.SHARED_FIELDS:
+        if field.name not in SHARED_FIELDS:
             assert config_class.HELP.get(field.name), f"{name}: no help for {field.name}"
     with pytest.raises(SystemExit):
         cli.main([name, "--help"])

@@ -102,14 +102,13 @@ inline InfoInputs add_counts_inputs(const at::Tensor& joint, const at::Tensor& t
   PYPRUNE_CHECK_VALUE(transitions.is_contiguous(), "'transition_counts' must be contiguous");
   InfoInputs in = info_inputs(x, labels, edges, uniform, joint.size(2), history);
   const InfoShape& shape = in.shape;
-  const int64_t states = shape.states;
   PYPRUNE_CHECK_VALUE(joint.size(0) == shape.neurons && joint.size(1) == shape.bins,
                       "'joint_counts' must be [N, B, K] = [", shape.neurons, ", ", shape.bins,
                       ", K], got ", joint.sizes());
-  PYPRUNE_CHECK_VALUE(transitions.size(0) == shape.neurons && transitions.size(1) == states &&
+  PYPRUNE_CHECK_VALUE(transitions.size(0) == shape.neurons && transitions.size(1) == shape.states &&
                           transitions.size(2) == shape.bins && transitions.size(3) == shape.classes,
                       "'transition_counts' must be [N, B^history, B, K] = [", shape.neurons, ", ",
-                      states, ", ", shape.bins, ", ", shape.classes, "], got ", transitions.sizes());
+                      shape.states, ", ", shape.bins, ", ", shape.classes, "], got ", transitions.sizes());
   return in;
 }
 

@@ -72,7 +72,6 @@ class TaylorChannelImportance(tp.importance.GroupMagnitudeImportance):
         self.layer_p = None if p is None else check_real(p, "p", low=0, low_open=True)
         self.loss_reduction = check_choice(loss_reduction, "loss_reduction", ("sum", "mean"))
         self._collector = None
-        self._names = {}      # module -> name in the collector
         self._scores = None   # module -> [C] normalised scores, computed on the first call
 
     # ---- gathering -------------------------------------------------------------------------
@@ -85,7 +84,6 @@ class TaylorChannelImportance(tp.importance.GroupMagnitudeImportance):
                        if isinstance(m, tuple(self.target_types))}
             if not modules:
                 raise ValueError("'model' has none of the target layer types")
-            self._names = {m: name for name, m in modules.items()}
             self._collector = ScoreCollector(modules, loss_reduction=self.loss_reduction,
                                              with_means=self.criterion in NEED_MEANS)
         else:
@@ -127,13 +125,14 @@ class TaylorChannelImportance(tp.importance.GroupMagnitudeImportance):
         """Forgets the statistics (after a pruning step the layers have other channels)."""
         if self._collector is not None:
             self._collector.remove()
-        self._collector, self._names, self._scores = None, {}, None
+        self._collector, self._scores = None, None
         return self
 
     # ---- scoring ---------------------------------------------------------------------------
     def layer_scores(self):
         """``{layer name: [C] float64}``: each scored layer's criterion, normalised by eq. 4.13."""
-        return {self._names[m]: s for m, s in self._layer_scores().items()}
+        scores = self._layer_scores()
+        return {name: scores[m] for name, m in self._collector.modules.items() if m in scores}
 
     def _require_statistics(self):
         if self._collector is None or all(s.count == 0 for s in self._collector.stats.values()):
@@ -165,7 +164,8 @@ class TaylorChannelImportance(tp.importance.GroupMagnitudeImportance):
                 continue
             score = scores[layer]
             if score.shape[0] != _out_channels(layer):
-                raise RuntimeError(f"the statistics of '{self._names[layer]}' have {score.shape[0]} "
+                name = next(n for n, m in self._collector.modules.items() if m is layer)
+                raise RuntimeError(f"the statistics of '{name}' have {score.shape[0]} "
                                    f"channels but the layer now has {_out_channels(layer)}: call reset() "
                                    "and accumulate again after each pruning step")
             group_imp.append(score[torch.as_tensor(idxs, dtype=torch.long, device=score.device)])

@@ -62,10 +62,15 @@ class RunSettings:
             check_field(name, getattr(self, name), limits)
         for name, allowed in self.CHOICES.items():
             value = getattr(self, name)
+            if isinstance(value, tuple) and not value:
+                raise ValueError(f"'{name}' must name at least one of {allowed}")
             for item in value if isinstance(value, tuple) else (value,):
                 if item not in allowed:
                     raise ValueError(f"'{name}' must be one of {', '.join(map(str, allowed))}; got {item!r}")
 
+
+# The fields every workflow has (not options of a workflow's own: the CLI sets them its way).
+SHARED_FIELDS = tuple(field.name for field in dataclasses.fields(RunSettings))
 
 # What the workflows' shared field names mean; a config's HELP adds and overrides.
 COMMON_HELP = {
@@ -81,6 +86,11 @@ def describe_limits(limits):
     low, high, low_open, high_open = limits
     return (f"{'(' if low_open or low is None else '['}{'-inf' if low is None else low}, "
             f"{'inf' if high is None else high}{')' if high_open or high is None else ']'}")
+
+
+def format_value(value):
+    """A config value as the command line writes it: tuples comma-separated."""
+    return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
 
 
 def check_field(name, value, limits):

@@ -136,7 +136,7 @@ def run_information(config: InformationConfig):
     with torch.no_grad():
         s, t = test_data[0].shape[:2]
         features = model.features(test_data[0].flatten(0, 1)).view(s, t, -1)
-    head = _Head(model)
+    head = _Head(model.lstm, model.fc)
     feature_data = (features, test_data[1])
 
     ablation = torch.empty(config.hidden)
@@ -190,11 +190,11 @@ def run_information(config: InformationConfig):
 
 
 class _Head(nn.Module):
-    """An LSTM + FC (a VideoLSTM's by default), fed with precomputed conv features."""
+    """An LSTM + FC (a VideoLSTM's, or a smaller one), fed with precomputed conv features."""
 
-    def __init__(self, model=None, lstm=None, fc=None):
+    def __init__(self, lstm, fc):
         super().__init__()
-        self.lstm, self.fc = (model.lstm, model.fc) if model is not None else (lstm, fc)
+        self.lstm, self.fc = lstm, fc
 
     def forward(self, features):
         return self.fc(self.lstm(features)[0])
@@ -205,7 +205,7 @@ def _remove_physically(model, *, order, count, data):
     smaller head's test accuracy and its latency against the full head on one batch."""
     keep = order[count:] if count < len(order) else order[-1:]
     lstm, (fc,) = remove_recurrent_units(model.lstm, keep, [model.fc])
-    small, full = _Head(lstm=lstm, fc=fc).eval(), _Head(model).eval()
+    small, full = _Head(lstm, fc).eval(), _Head(model.lstm, model.fc).eval()
     batch = data[0][:50]
     with torch.inference_mode():
         full_ms = 1e3 * median_seconds(lambda: full(batch), repeats=10)

@@ -5,7 +5,7 @@ import os
 import time
 
 from . import WORKFLOWS
-from .common import RunSettings
+from .common import SHARED_FIELDS, format_value
 
 __all__ = ["PAPERS", "reproduce"]
 
@@ -64,15 +64,10 @@ def _ours(name, results):
 
 def settings_line(config):
     """The settings a run used: every workflow field, with the ones --quick changed marked."""
-    shared = {f.name for f in dataclasses.fields(RunSettings)}
-    fields = [f.name for f in dataclasses.fields(config) if f.name not in shared]
-    shown = ", ".join(f"{name}={_shown(getattr(config, name))}" + ("*" if name in config.QUICK and config.quick_run else "")
+    fields = [f.name for f in dataclasses.fields(config) if f.name not in SHARED_FIELDS]
+    shown = ", ".join(f"{name}={format_value(getattr(config, name))}" + ("*" if name in config.QUICK and config.quick_run else "")
                       for name in fields)
     return shown + (" (* = quick-run value)" if config.quick_run else "")
-
-
-def _shown(value):
-    return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
 
 
 def reproduce(*, quick=False, out_dir=None, seed=0, show_progress=True, only=None, echo=print):

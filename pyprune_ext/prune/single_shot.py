@@ -37,11 +37,6 @@ class SingleShotConfig(RunSettings):
               "finetune_epochs": limits.INTEGER_AT_LEAST_0}
     CHOICES = {"methods": METHODS}
 
-    def __post_init__(self):
-        super().__post_init__()
-        if not self.methods:
-            raise ValueError(f"'methods' must name at least one of {METHODS}")
-
     HELP = {**limits.COMMON_HELP,
             "hidden": "hidden layer widths of the MLP 784-...-10, comma-separated",
             "pretrain_epochs": "training epochs before pruning",

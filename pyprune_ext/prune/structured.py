@@ -36,7 +36,7 @@ class StructuredConfig(RunSettings):
     targets: Tuple[float, ...] = (0.5, 0.7, 0.9)  # shares of the FLOPs removed
     pruning_steps: int = 18                       # steps to 90% of the channels removed
     score_batches: int = 10                       # training batches scored before each step
-    finetune_steps: int = 30                      # SGD steps after each step
+    finetune_steps: int = 30                      # Adam steps after each step
     ranking: str = "global"                       # one channel ranking over all layers, or per layer
 
     LIMITS = {"widths": limits.INTEGER_AT_LEAST_1, "epochs": limits.INTEGER_AT_LEAST_1, "lr": limits.POSITIVE,
@@ -49,8 +49,6 @@ class StructuredConfig(RunSettings):
         super().__post_init__()
         if len(self.widths) != 3:
             raise ValueError(f"'widths' must be three stage widths, got {self.widths}")
-        if not self.methods:
-            raise ValueError(f"'methods' must name at least one of {METHODS}")
 
     HELP = {**limits.COMMON_HELP,
             "widths": "channels of the ResNet's three stages, comma-separated",
@@ -87,10 +85,10 @@ def _importance(method):
 
 def _score(model, importance, method, data, config):
     """The data pass a criterion needs before a pruning step (none for magnitude)."""
-    x, y = data
-    scored = [b for _, b in zip(range(config.score_batches), batches(x, y, config.batch_size))]
     if method == "tp_magnitude":
         return
+    x, y = data
+    scored = [b for _, b in zip(range(config.score_batches), batches(x, y, config.batch_size))]
     model.eval()   # score the model as it will be used, BatchNorm statistics fixed
     if method == "tp_taylor":   # Torch-Pruning reads the weight gradients summed over the batches
         model.zero_grad(set_to_none=True)

@@ -46,8 +46,6 @@ class TaylorConfig(RunSettings):
 
     def __post_init__(self):
         super().__post_init__()
-        if not self.criteria:
-            raise ValueError(f"'criteria' must name at least one of {VARIANTS}")
         if len(self.widths) != 2:
             raise ValueError(f"'widths' must be two conv widths, got {self.widths}")
 
