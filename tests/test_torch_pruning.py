@@ -123,6 +123,15 @@ def test_recording_a_custom_loop_equals_accumulate_and_leaves_gradients():
         torch.testing.assert_close(by_loop.layer_scores()[name], score)
 
 
+def test_trace_takes_its_two_passes_from_a_one_shot_iterator_too():
+    torch.manual_seed(0)
+    model, batches = Residual(), data()
+    from_list = TaylorChannelImportance("trace").accumulate(model, batches, F.cross_entropy).layer_scores()
+    from_iterator = TaylorChannelImportance("trace").accumulate(model, iter(batches), F.cross_entropy).layer_scores()
+    for name, score in from_list.items():
+        torch.testing.assert_close(from_iterator[name], score)
+
+
 def test_errors_name_the_problem():
     with pytest.raises(ValueError, match="'criterion' must be one of"):
         TaylorChannelImportance("l2")

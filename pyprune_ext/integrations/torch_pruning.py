@@ -100,6 +100,8 @@ class TaylorChannelImportance(tp.importance.GroupMagnitudeImportance):
         are left as they were."""
         saved = [(p, p.grad) for p in model.parameters()]
         passes = 2 if self.criterion == "trace" else 1
+        if passes == 2 and iter(batches) is batches:   # a one-shot iterator: keep it for the second pass
+            batches = list(batches)
         try:
             for pass_index in range(passes):
                 if pass_index:
