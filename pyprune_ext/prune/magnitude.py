@@ -5,6 +5,7 @@ through retraining."""
 import dataclasses
 from typing import Tuple
 
+from ..data import DIGITS_CHOICES
 from . import common as limits
 from .common import (RunSettings, accuracy, dense_vs_sparse_times, magnitude_layer_masks, progress,
                      prunable_layers, pyplot, save_figure, set_mask, sparsity_of, timing_line, train,
@@ -17,6 +18,7 @@ __all__ = ["MagnitudeConfig",
 
 @dataclasses.dataclass
 class MagnitudeConfig(RunSettings):
+    data: str = "mnist"                         # or "subset"
     hidden: Tuple[int, ...] = (300, 100)        # LeNet-300-100, Han et al.'s MNIST MLP
     epochs: int = 15
     lr: float = 0.1
@@ -28,7 +30,7 @@ class MagnitudeConfig(RunSettings):
     LIMITS = {"hidden": limits.INTEGER_AT_LEAST_1, "epochs": limits.INTEGER_AT_LEAST_1, "lr": limits.POSITIVE,
               "batch_size": limits.INTEGER_AT_LEAST_1, "schedule": limits.FRACTION_OR_0,
               "retrain_epochs": limits.INTEGER_AT_LEAST_0}
-    CHOICES = {"scope": ("layerwise", "global")}
+    CHOICES = {"data": DIGITS_CHOICES, "scope": ("layerwise", "global")}
 
     def __post_init__(self):
         super().__post_init__()
@@ -40,11 +42,11 @@ class MagnitudeConfig(RunSettings):
             "scope": "layerwise: every layer to the same sparsity; global: one |w| threshold over all layers",
             "schedule": "sparsities (pruned shares of the weights) reached one after another, comma-separated",
             "retrain_epochs": "retraining epochs after each pruning step"}
-    QUICK = {"epochs": 4, "schedule": (0.5, 0.9), "retrain_epochs": 1}
+    QUICK = {"data": "subset", "epochs": 4, "schedule": (0.5, 0.9), "retrain_epochs": 1}
 
 
 def run_magnitude(config: MagnitudeConfig):
-    model, train_data, test_data, fit = trained_mlp(config, config.epochs)
+    model, train_data, test_data, fit, data_note = trained_mlp(config, config.epochs)
     layers = prunable_layers(model)
     dense_acc = accuracy(model, test_data)
     steps = [{"target": 0.0, "sparsity": 0.0, "per_layer": [0.0] * len(layers),
@@ -60,7 +62,7 @@ def run_magnitude(config: MagnitudeConfig):
     dense, masks = dense_copy_and_masks(model, (784, *config.hidden, 10))
     batch = (train_data[0][:config.batch_size], train_data[1][:config.batch_size])
     timing = dense_vs_sparse_times(dense, masks, batch, lr=config.lr)
-    results = {"steps": steps, "dense_accuracy": steps[0]["accuracy"],
+    results = {"data": data_note, "steps": steps, "dense_accuracy": steps[0]["accuracy"],
                "final_accuracy": steps[-1]["accuracy"], "final_sparsity": steps[-1]["sparsity"],
                "sparse_timing": timing}
     results["summary"] = [f"dense {steps[0]['accuracy']:.2%} -> {steps[-1]['sparsity']:.1%} "

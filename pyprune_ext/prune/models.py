@@ -5,10 +5,13 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from ..data import mnist_subset
+from ..data import digits
 from .common import train, weight_mask
 
-__all__ = ["mlp", "trained_mlp", "BasicBlock", "DigitsResNet"]
+__all__ = ["mlp", "trained_mlp", "BasicBlock", "DigitsResNet", "NormalizedDigits", "PretrainedNotInstalled",
+           "ccexam_mnistnet"]
+
+CCEXAM_HINT = "pip install --no-deps ccexam==1.0.0"
 
 
 def mlp(sizes: Sequence[int]):
@@ -23,14 +26,14 @@ def mlp(sizes: Sequence[int]):
 
 def trained_mlp(config, epochs, desc="train"):
     """The digits MLP ``784-<config.hidden>-10`` trained by plain SGD (``config.lr``,
-    ``config.batch_size``), seeded; returns ``(model, train_data, test_data, fit)`` with ``fit`` the
-    keyword arguments for retraining it the same way."""
+    ``config.batch_size``) on ``config.data``, seeded; returns ``(model, train_data, test_data,
+    fit, data_note)`` with ``fit`` the keyword arguments for retraining it the same way."""
     torch.manual_seed(config.seed)
-    train_data, test_data = mnist_subset(seed=config.seed)
+    train_data, test_data, data_note = digits(config.data)
     model = mlp((784, *config.hidden, 10))
     fit = {"lr": config.lr, "batch_size": config.batch_size, "settings": config}
     train(model, train_data, epochs=epochs, desc=desc, **fit)
-    return model, train_data, test_data, fit
+    return model, train_data, test_data, fit, data_note
 
 
 class BasicBlock(nn.Module):
@@ -84,3 +87,39 @@ def dense_copy_and_masks(model, sizes):
             target.bias.copy_(source.bias)
             masks[name] = weight_mask(source).clone()
     return dense, masks
+
+
+class PretrainedNotInstalled(ImportError):
+    """ccexam, which ships the pre-trained MNIST CNN, is not installed."""
+
+
+class NormalizedDigits(nn.Module):
+    """Feeds flat ``[N, 784]`` digits in [0, 1] (as the workflows hold them) to ``net``, a CNN
+    trained on ``[N, 1, 28, 28]`` images normalised by ``mean`` and ``std``."""
+
+    def __init__(self, net, mean=0.1307, std=0.3081):
+        super().__init__()
+        self.net, self.mean, self.std = net, mean, std
+
+    def forward(self, x):
+        return self.net((x.reshape(-1, 1, 28, 28) - self.mean) / self.std)
+
+
+def ccexam_mnistnet():
+    """The MNIST CNN that ccexam trained and ships (``ccexam.models.MNISTNet``: conv 32 - conv 64 -
+    fc 128 - fc 10, 421,642 parameters, 99.05 % on the MNIST test set), loaded with
+    ``weights_only=True`` and wrapped in :class:`NormalizedDigits`."""
+    import importlib.util
+    import os
+    try:
+        from ccexam.models import MNISTNet
+    except ImportError as error:
+        raise PretrainedNotInstalled(f"the pre-trained MNIST CNN needs ccexam: {CCEXAM_HINT}") from error
+    roots = importlib.util.find_spec("ccexam").submodule_search_locations
+    path = next((os.path.join(r, "weights", "mnist.pth") for r in roots
+                 if os.path.exists(os.path.join(r, "weights", "mnist.pth"))), None)
+    if path is None:
+        raise PretrainedNotInstalled(f"ccexam is installed without weights/mnist.pth: {CCEXAM_HINT}")
+    net = MNISTNet(input_size=28)
+    net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return NormalizedDigits(net.eval())

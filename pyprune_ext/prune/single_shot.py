@@ -1,7 +1,12 @@
 """Single-shot pruning of a pre-trained model (report, section 4(3)): every weight scores
 ``|g theta| + alpha theta^2`` (gradient of the loss over a few batches), one global threshold keeps
 the top (1 - sparsity), then the pruned model is fine-tuned. Compared at the same sparsity with
-random pruning (the report's table 1), SNIP (alpha = 0) and plain magnitude (theta^2 only)."""
+random pruning (the report's table 1), SNIP (alpha = 0) and plain magnitude (theta^2 only), each
+just pruned and after fine-tuning.
+
+The model is, by default, a network trained by someone else, as in the report: ccexam's MNIST CNN
+(``model="ccexam"``; the MLP below when ccexam is not installed, with a note), or an MLP that the
+workflow pre-trains itself (``model="mlp"``)."""
 import copy
 import dataclasses
 from typing import Tuple
@@ -9,10 +14,11 @@ from typing import Tuple
 import torch
 
 from ..topk import global_topk_masks, magnitude_masks
+from ..data import DIGITS_CHOICES, digits
 from . import common as limits
 from .common import (RunSettings, accuracy, batches, classification_loss, dense_vs_sparse_times, progress,
                      prunable_layers, pyplot, save_figure, set_mask, timing_line, train, write_results)
-from .models import dense_copy_and_masks, trained_mlp
+from .models import PretrainedNotInstalled, ccexam_mnistnet, dense_copy_and_masks, trained_mlp
 
 __all__ = ["SingleShotConfig", "single_shot_masks", "run_single_shot"]
 
@@ -21,42 +27,47 @@ METHODS = ("ours", "snip", "magnitude", "random")
 
 @dataclasses.dataclass
 class SingleShotConfig(RunSettings):
-    hidden: Tuple[int, ...] = (300, 100)
+    data: str = "mnist"                         # or "subset"
+    model: str = "ccexam"                       # or "mlp"
+    hidden: Tuple[int, ...] = (300, 100)        # of the mlp
     pretrain_epochs: int = 15
     lr: float = 0.1
     batch_size: int = 100
     alpha: float = 1.0
     grad_batches: int = 10
     sparsities: Tuple[float, ...] = (0.9, 0.95, 0.98)
-    finetune_epochs: int = 5
+    finetune_epochs: int = 1
     methods: Tuple[str, ...] = METHODS
 
     LIMITS = {"hidden": limits.INTEGER_AT_LEAST_1, "pretrain_epochs": limits.INTEGER_AT_LEAST_1,
               "lr": limits.POSITIVE, "batch_size": limits.INTEGER_AT_LEAST_1, "alpha": (0, None, False, False),
               "grad_batches": limits.INTEGER_AT_LEAST_1, "sparsities": limits.FRACTION_OR_0,
               "finetune_epochs": limits.INTEGER_AT_LEAST_0}
-    CHOICES = {"methods": METHODS}
+    CHOICES = {"data": DIGITS_CHOICES, "model": ("ccexam", "mlp"), "methods": METHODS}
 
     HELP = {**limits.COMMON_HELP,
-            "hidden": "hidden layer widths of the MLP 784-...-10, comma-separated",
-            "pretrain_epochs": "training epochs before pruning",
+            "model": "ccexam: the MNIST CNN ccexam trained and ships (pip install --no-deps ccexam); "
+                     "mlp: an MLP pre-trained here",
+            "hidden": "hidden layer widths of the MLP 784-...-10 (model mlp), comma-separated",
+            "pretrain_epochs": "training epochs of the MLP before pruning (model mlp)",
             "alpha": "weight of the magnitude term in |g theta| + alpha theta^2",
             "grad_batches": "batches whose mean-loss gradient g enters the score",
             "sparsities": "pruned shares of all weights, comma-separated",
             "finetune_epochs": "fine-tuning epochs after pruning",
             "methods": "ours (alpha as given), snip (alpha 0), magnitude, random; comma-separated"}
-    QUICK = {"pretrain_epochs": 4, "grad_batches": 4, "finetune_epochs": 1}
+    QUICK = {"data": "subset", "model": "mlp", "pretrain_epochs": 4, "grad_batches": 4, "finetune_epochs": 1}
 
 
-def accumulated_gradients(model, data, *, batches_used, batch_size):
-    """Gradient of the mean loss over the first ``batches_used`` batches, per pruned layer (the
-    per-sample scale keeps ``alpha`` meaningful whatever the number of batches)."""
+def accumulated_gradients(model, data, *, batches_used, batch_size, generator=None):
+    """Gradient of the mean loss over ``batches_used`` batches (drawn by ``generator``, else the
+    first ones), per pruned layer (the per-sample scale keeps ``alpha`` meaningful whatever the
+    number of batches)."""
     layers = prunable_layers(model)
     model.zero_grad(set_to_none=True)
     model.eval()
     x, y = data
     used = 0
-    for xb, yb in batches(x, y, batch_size):
+    for xb, yb in batches(x, y, batch_size, generator=generator):
         if used == batches_used:
             break
         classification_loss(model(xb), yb).backward()
@@ -81,11 +92,28 @@ def single_shot_masks(layers, grads, sparsity, method, *, alpha, generator=None)
     raise ValueError(f"'method' must be one of {METHODS}, got {method!r}")
 
 
+def _pretrained(config):
+    """(model, train, test, fit, data note, model name): ccexam's CNN, or the MLP trained here."""
+    if config.model == "ccexam":
+        try:
+            net = ccexam_mnistnet()
+        except PretrainedNotInstalled as error:
+            print(f"{error}: pruning an MLP pre-trained here instead")
+        else:
+            train_data, test_data, data_note = digits(config.data)
+            torch.manual_seed(config.seed)
+            fit = {"lr": config.lr, "batch_size": config.batch_size, "settings": config}
+            return net, train_data, test_data, fit, data_note, "ccexam MNISTNet (trained by ccexam)"
+    model, train_data, test_data, fit, data_note = trained_mlp(config, config.pretrain_epochs, "pre-train")
+    return model, train_data, test_data, fit, data_note, f"MLP 784-{'-'.join(map(str, config.hidden))}-10"
+
+
 def run_single_shot(config: SingleShotConfig):
-    pretrained, train_data, test_data, fit = trained_mlp(config, config.pretrain_epochs, "pre-train")
+    pretrained, train_data, test_data, fit, data_note, model_name = _pretrained(config)
     base = accuracy(pretrained, test_data)
     grads = accumulated_gradients(pretrained, train_data, batches_used=config.grad_batches,
-                                  batch_size=config.batch_size)
+                                  batch_size=config.batch_size,
+                                  generator=torch.Generator().manual_seed(config.seed))
     table = {}
     jobs = [(s, m) for s in config.sparsities for m in config.methods]
     # The model timed as SparseLinear layers at the end: the highest sparsity, by our score if run.
@@ -105,18 +133,22 @@ def run_single_shot(config: SingleShotConfig):
         if (sparsity, method) == timed_job:
             timed_model = model
     total = sum(layer.weight.numel() for layer in prunable_layers(pretrained))
-    dense, masks = dense_copy_and_masks(timed_model, (784, *config.hidden, 10))
-    batch = (train_data[0][:config.batch_size], train_data[1][:config.batch_size])
-    timing = dict(dense_vs_sparse_times(dense, masks, batch, lr=config.lr), sparsity=timed_job[0],
-                  method=timed_job[1])
-    results = {"accuracy": base, "weights": total, "table": table, "sparse_timing": timing}
-    lines = [f"pre-trained MLP 784-{'-'.join(map(str, config.hidden))}-10: {base:.2%}; after pruning "
+    timing = None
+    if model_name.startswith("MLP"):   # the MLP's Linear layers are timed as SparseLinear
+        dense, masks = dense_copy_and_masks(timed_model, (784, *config.hidden, 10))
+        batch = (train_data[0][:config.batch_size], train_data[1][:config.batch_size])
+        timing = dict(dense_vs_sparse_times(dense, masks, batch, lr=config.lr), sparsity=timed_job[0],
+                      method=timed_job[1])
+    results = {"data": data_note, "model": model_name, "accuracy": base, "weights": total, "table": table,
+               "sparse_timing": timing}
+    lines = [f"pre-trained {model_name}: {base:.2%}; after pruning "
              f"and {config.finetune_epochs} fine-tuning epoch(s), test accuracy (just pruned):"]
     for shown, row in table.items():
         cells = ", ".join(f"{m} {v['accuracy']:.2%} ({v['accuracy_pruned']:.2%})" for m, v in row.items())
         lines.append(f"  {float(shown):.0%} sparsity: {cells}")
     lines.append("paper (ViT-B/16, CIFAR-10, 90%): 95.92% vs random 85.70%")
-    lines.append(f"{timing['method']} at {timing['sparsity']:.0%}: " + timing_line(timing))
+    if timing:
+        lines.append(f"{timing['method']} at {timing['sparsity']:.0%}: " + timing_line(timing))
     results["summary"] = lines
     results["figures"] = [_plot(table, config)]
     write_results(config, "single_shot", config, results)

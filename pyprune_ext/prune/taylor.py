@@ -10,8 +10,8 @@ from typing import Tuple
 import torch
 from torch import nn
 
-from ..data import mnist_subset
 from ..taylor import NEED_MEANS, ScoreCollector, l1_stdv_scores, normalize_scores
+from ..data import DIGITS_CHOICES, digits
 from . import common as limits
 from .common import RunSettings, accuracy, batches, progress, pyplot, save_figure, train, write_results
 
@@ -25,24 +25,26 @@ VARIANTS = ("l1_stdv", "simple", "fisher", "oracle", "meanprod", "trace",
 
 @dataclasses.dataclass
 class TaylorConfig(RunSettings):
+    data: str = "mnist"                         # or "subset"
     widths: Tuple[int, int] = (32, 64)       # conv1, conv2 channels (thesis table 4.1)
     fc_width: int = 1024
-    train_size: int = 4000
-    epochs: int = 12
+    train_size: int = 60000
+    epochs: int = 2
+    channels_per_step: int = 4               # channels removed between two scorings
     lr: float = 0.01
     momentum: float = 0.9
     batch_size: int = 100
-    criteria: Tuple[str, ...] = VARIANTS
+    criteria: Tuple[str, ...] = ("l1_stdv", "simple", "fisher", "oracle", "meanprod", "trace")   # table 4.4a
     score_batches: int = 5                   # batches of training data scored per removal
-    finetune_steps: int = 20                 # SGD steps after each removal
+    finetune_steps: int = 10                 # SGD steps after each removal
     targets: Tuple[float, ...] = (0.5, 0.7, 0.9)
 
     LIMITS = {"widths": limits.INTEGER_AT_LEAST_1, "fc_width": limits.INTEGER_AT_LEAST_1,
-              "train_size": limits.INTEGER_AT_LEAST_1, "epochs": limits.INTEGER_AT_LEAST_1, "lr": limits.POSITIVE,
+              "train_size": limits.INTEGER_AT_LEAST_1, "channels_per_step": limits.INTEGER_AT_LEAST_1, "epochs": limits.INTEGER_AT_LEAST_1, "lr": limits.POSITIVE,
               "momentum": limits.MOMENTUM, "batch_size": limits.INTEGER_AT_LEAST_1,
               "score_batches": limits.INTEGER_AT_LEAST_1, "finetune_steps": limits.INTEGER_AT_LEAST_0,
               "targets": limits.FRACTION}
-    CHOICES = {"criteria": VARIANTS}
+    CHOICES = {"data": DIGITS_CHOICES, "criteria": VARIANTS}
 
     def __post_init__(self):
         super().__post_init__()
@@ -52,12 +54,13 @@ class TaylorConfig(RunSettings):
     HELP = {**limits.COMMON_HELP,
             "widths": "channels of conv1 and conv2, comma-separated",
             "fc_width": "units of the hidden fully connected layer",
-            "train_size": "training images used (of the 4000 in the subset)",
+            "train_size": "training images used (at most the training set's size)",
+            "channels_per_step": "channels removed, least important first, after each scoring (the thesis: 1)",
             "criteria": "criteria to prune by, comma-separated; '+norm' adds the layer normalisation of eq. 4.13",
             "score_batches": "training batches scored before each channel removal",
             "finetune_steps": "SGD steps after each channel removal",
             "targets": "shares of the FLOPs removed at which accuracy is reported, comma-separated"}
-    QUICK = {"widths": (8, 16), "fc_width": 128, "train_size": 2000, "epochs": 3,
+    QUICK = {"data": "subset", "widths": (8, 16), "fc_width": 128, "train_size": 2000, "epochs": 3,
              "criteria": ("l1_stdv", "fisher", "meanprod", "trace+norm"), "score_batches": 2, "finetune_steps": 5}
 
 
@@ -193,16 +196,21 @@ def prune_by(pretrained, train_data, test_data, variant, config):
     while pending:
         scores = channel_importance(model, train_data, variant, score_batches=config.score_batches,
                                     batch_size=config.batch_size, generator=generator)
-        pick = _least_important(model, scores)
-        if pick is None:
+        picks = []
+        for _ in range(config.channels_per_step):
+            pick = _least_important(model, scores)
+            if pick is None:
+                break
+            name, channel, _ = pick
+            gates[name].mask[channel] = 0
+            removed.append(name)
+            picks.append(pick)
+        if not picks:
             break
-        name, channel, _ = pick
-        gates[name].mask[channel] = 0
-        removed.append(name)
         train(model, train_data, epochs=1, lr=config.lr, batch_size=config.batch_size, settings=config,
               optimizer=optimizer, generator=generator, max_steps=config.finetune_steps, desc=None)
         reduction = 1 - multiply_adds(model) / full
-        bar.update(1)
+        bar.update(len(picks))
         if reduction >= pending[0]:
             acc = accuracy(model, test_data)
             curve.append((reduction, acc))
@@ -216,7 +224,7 @@ def prune_by(pretrained, train_data, test_data, variant, config):
 
 def run_taylor(config: TaylorConfig):
     torch.manual_seed(config.seed)
-    (x_train, y_train), test_data = mnist_subset(seed=config.seed)
+    (x_train, y_train), test_data, data_note = digits(config.data)
     train_data = (x_train[:config.train_size], y_train[:config.train_size])
     pretrained = LeNet5Like(config.widths, config.fc_width)
     optimizer = torch.optim.SGD(pretrained.parameters(), lr=config.lr, momentum=config.momentum)
@@ -233,7 +241,7 @@ def run_taylor(config: TaylorConfig):
     with torch.no_grad():
         probe = test_data[0][:256]
         max_diff = float((small(probe) - last_model(probe)).abs().max())
-    results = {"accuracy": base, "flops": multiply_adds(pretrained), "runs": runs,
+    results = {"data": data_note, "accuracy": base, "flops": multiply_adds(pretrained), "runs": runs,
                "smaller_model": {"criterion": config.criteria[-1],
                                  "channels": list(small.bn1.weight.shape + small.bn2.weight.shape),
                                  "parameters": sum(p.numel() for p in small.parameters()),
