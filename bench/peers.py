@@ -39,7 +39,35 @@ def info_counts_torch_chunked(x, labels, num_classes, lo, hi, bins, chunk_elemen
     return joint, trans
 
 
-def info_scores_torch(x, labels, num_classes, bins, counts=info_counts_torch_chunked):
+def info_counts_torch_f32(x, labels, num_classes, lo, hi, bins, chunk_elements=1 << 22):
+    """The fastest composed version we know: the cell index of every value computed in float32
+    (exact while it stays below 2^24), in place, with one int32 cast per chunk of ~4M values
+    before the bincount; chunks of whole sequences keep the temporaries in cache."""
+    s, t, n = x.shape
+    k = num_classes
+    if n * bins * bins * k >= 1 << 24:
+        raise ValueError("float32 index arithmetic is exact only below 2^24 cells")
+    width = hi - lo
+    scale = torch.where(width > 0, bins / width, torch.zeros_like(width)).float()
+    low = lo.float()
+    joint_base = torch.arange(n, device=x.device, dtype=torch.float32) * (bins * k)
+    trans_base = torch.arange(n, device=x.device, dtype=torch.float32) * (bins * bins * k)
+    joint = torch.zeros(n * bins * k, dtype=torch.int64, device=x.device)
+    trans = torch.zeros(n * bins * bins * k, dtype=torch.int64, device=x.device)
+    step = max(1, chunk_elements // (t * n))
+    for start in range(0, s, step):
+        xs = x[start:start + step]
+        ys = labels[start:start + step]
+        ys = (ys if ys.dim() == 2 else ys[:, None].expand(-1, t)).to(torch.float32)
+        codes = (xs - low).mul_(scale).clamp_(0, bins - 1).floor_()
+        cell = codes.mul(k).add_(ys[..., None]).add_(joint_base)
+        joint += torch.bincount(cell.to(torch.int32).view(-1), minlength=joint.numel())
+        cell = codes[:, :-1].mul(bins).add_(codes[:, 1:]).mul_(k).add_(ys[:, :-1, None]).add_(trans_base)
+        trans += torch.bincount(cell.to(torch.int32).view(-1), minlength=trans.numel())
+    return joint.view(n, bins, k), trans.view(n, bins, bins, k)
+
+
+def info_scores_torch(x, labels, num_classes, bins, counts=info_counts_torch_f32):
     """MI and TE (history 1, bits) of every neuron from `counts` over each neuron's range."""
     s, t, n = x.shape
     lo, hi = torch.aminmax(x.reshape(-1, n), dim=0)

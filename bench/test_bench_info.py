@@ -7,7 +7,8 @@ import pyprune_ext as pp
 from pyprune_ext import reference as ref
 
 from conftest import OURS, needs_cuda, run, scaled
-from peers import info_counts_torch, info_counts_torch_chunked, info_scores_pyinform, info_scores_torch
+from peers import (info_counts_torch, info_counts_torch_chunked, info_counts_torch_f32, info_scores_pyinform,
+                   info_scores_torch)
 
 SHAPES = scaled([  # (N, S, T, B, K)
     (128, 2000, 100, 8, 10),
@@ -33,7 +34,8 @@ def group(shape):
     return f"info MI+TE N={n} S={s} T={t} B={b} K={k} ({s * t * n * 4 / 2**20:.0f} MiB)"
 
 
-@pytest.mark.parametrize("impl", ["reference", "pyinform", "torch one bincount", "torch chunked", *OURS])
+@pytest.mark.parametrize("impl", ["reference", "pyinform", "torch one bincount", "torch chunked int64",
+                                  "torch chunked f32 index", *OURS])
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: f"N{s[0]}")
 def test_info_scores(benchmark, shape, impl):
     n, s, t, b, k = shape
@@ -49,8 +51,10 @@ def test_info_scores(benchmark, shape, impl):
         mi, te = run(benchmark, info_scores_pyinform, x, y, k, b, slow=True)
     elif impl == "torch one bincount":
         mi, te = run(benchmark, info_scores_torch, x, y, k, b, info_counts_torch)
-    elif impl == "torch chunked":
-        mi, te = run(benchmark, info_scores_torch, x, y, k, b)
+    elif impl == "torch chunked int64":
+        mi, te = run(benchmark, info_scores_torch, x, y, k, b, info_counts_torch_chunked)
+    elif impl == "torch chunked f32 index":
+        mi, te = run(benchmark, info_scores_torch, x, y, k, b, info_counts_torch_f32)
     else:
         scores = run(benchmark, lambda: pp.information_scores(x, y, k, bins=b))
         mi, te = scores.mutual_information, scores.transfer_entropy
@@ -109,3 +113,24 @@ def test_accumulator_update(benchmark, shape, impl):
     else:
         run(benchmark, lambda: acc.update(x, y))
     assert int(acc.joint_counts[0].sum()) > 0
+
+
+PERMUTATION_SHAPES = scaled([(128, 400, 100, 8, 10)], axis=1)   # (N, S, T, B, K)
+
+
+@pytest.mark.parametrize("impl", ["one call", "ours"])
+@pytest.mark.parametrize("shape", PERMUTATION_SHAPES, ids=lambda s: f"N{s[0]}")
+def test_permutation_chunks(benchmark, shape, impl):
+    """What splitting a permutation test into interruptible chunks of ~0.5 s costs: the whole null
+    in one op call against permutation_test (chunks, the observed scores and the p-values)."""
+    n, s, t, b, k = shape
+    x, y = data(shape)
+    benchmark.group = f"permutation test, 20 permutations, N={n} S={s} T={t} B={b} K={k}"
+    perms = torch.stack([torch.randperm(s, generator=torch.Generator().manual_seed(i)) for i in range(20)])
+    if impl == "one call":
+        lo, hi = torch.aminmax(x.reshape(-1, n), dim=0)
+        steps = torch.linspace(0, 1, b + 1, dtype=torch.float64)
+        edges = lo.double()[:, None] + (hi - lo).double()[:, None] * steps
+        run(benchmark, lambda: torch.ops.pyprune.info_permutation_null(x, y, edges, True, k, 1, perms, 2.0, False))
+    else:
+        run(benchmark, lambda: pp.permutation_test(x, y, k, num_permutations=20, progress=False))

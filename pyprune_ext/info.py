@@ -14,6 +14,7 @@ counts the transitions inside each sequence only; :math:`x^{(k)}_t` is the neuro
 ``history`` = k bins. Scores are in bits (``base=2``) unless asked otherwise.
 """
 import math
+import time
 from typing import NamedTuple, Optional
 
 import torch
@@ -287,11 +288,15 @@ def transfer_entropy(x: Tensor, labels: Tensor, num_classes: Optional[int] = Non
 def permutation_test(x: Tensor, labels: Tensor, num_classes: Optional[int] = None, *,
                      num_permutations: int = 100, seed: int = 0, bins: int = 8, binning: str = "uniform",
                      edges: Optional[Tensor] = None, history: int = 1, base: float = 2.0,
-                     miller_madow: bool = False) -> "PermutationTest":
+                     miller_madow: bool = False, progress: bool = True) -> "PermutationTest":
     """Permutation p-values of MI and TE per neuron, labels shuffled across sequences (never in
-    time), all permutations counted in one batched kernel call.
+    time), the permutations counted in batched kernel calls.
 
     p = (1 + #{null >= observed}) / (1 + num_permutations). Deterministic for a given ``seed``.
+
+    The permutations run in chunks of about half a second each (timed on the observed counts), so
+    Ctrl-C stops a long call within about a second and nothing is left half-made; a progress bar
+    shows when the whole will take more than a few seconds (``progress=False``: never).
 
     Returns:
         :class:`PermutationTest` of ``[N]`` tensors.
@@ -301,15 +306,25 @@ def permutation_test(x: Tensor, labels: Tensor, num_classes: Optional[int] = Non
     num_permutations = check_int(num_permutations, "num_permutations", minimum=1)
     x, labels, k, history, edges, uniform = _prepare(
         x, labels, num_classes, bins, binning, edges, history, need_steps=True)
+    started = time.perf_counter()
     joint, transitions = ops.info_counts(x, labels, edges, uniform=uniform, num_classes=k,
                                          history=history)
     observed = _finalize(joint, transitions, base, miller_madow, torch.float64, True)
+    seconds_per_permutation = time.perf_counter() - started
     generator = torch.Generator().manual_seed(check_int(seed, "seed", minimum=0, maximum=2**64 - 1))
     perms = torch.stack([torch.randperm(x.shape[0], generator=generator)
                          for _ in range(num_permutations)]).to(x.device)
-    mi_null, te_null = ops.info_permutation_null(x, labels, edges, uniform=uniform, num_classes=k,
-                                                 history=history, perms=perms, base=_base(base),
-                                                 miller_madow=bool(miller_madow))
+    chunk = max(1, int(_CHUNK_SECONDS / max(seconds_per_permutation, 1e-9)))
+    show = progress and seconds_per_permutation * num_permutations > _PROGRESS_AFTER_SECONDS
+    nulls = []
+    with _progress_bar(num_permutations, "permutations", show) as bar:
+        for start in range(0, num_permutations, chunk):
+            nulls.append(ops.info_permutation_null(
+                x, labels, edges, uniform=uniform, num_classes=k, history=history,
+                perms=perms[start:start + chunk], base=_base(base), miller_madow=bool(miller_madow)))
+            bar.update(len(perms[start:start + chunk]))
+    mi_null = torch.cat([mi for mi, _ in nulls])
+    te_null = torch.cat([te for _, te in nulls])
     tol = 1e-12  # scores equal up to rounding count as "at least as large"
 
     def pvalue(null, obs):
@@ -319,6 +334,17 @@ def permutation_test(x: Tensor, labels: Tensor, num_classes: Optional[int] = Non
                            observed.transfer_entropy.to(x.dtype),
                            pvalue(mi_null, observed.mutual_information).to(x.dtype),
                            pvalue(te_null, observed.transfer_entropy).to(x.dtype))
+
+
+# A chunk of permutations takes about this long, so Ctrl-C is answered within about a second;
+# a call that will take longer than _PROGRESS_AFTER_SECONDS shows a progress bar.
+_CHUNK_SECONDS = 0.5
+_PROGRESS_AFTER_SECONDS = 3.0
+
+
+def _progress_bar(total, desc, show):
+    from tqdm.auto import tqdm
+    return tqdm(total=total, desc=desc, disable=not show, leave=False, dynamic_ncols=True)
 
 
 class InfoAccumulator:

@@ -610,3 +610,43 @@ def test_accumulator_from_data_takes_the_edges_of_that_batch(binning):
     expected = pp.information_scores(x, y, 4, bins=6, binning=binning)
     torch.testing.assert_close(got.mutual_information, expected.mutual_information)
     torch.testing.assert_close(got.transfer_entropy, expected.transfer_entropy)
+
+
+# ---------------------------------------------------------------- long calls stay in the user's hands
+
+def test_permutation_test_in_chunks_equals_one_call(monkeypatch):
+    import pyprune_ext.info as info_module
+    torch.manual_seed(0)
+    x, y = torch.randn(12, 9, 5), torch.randint(0, 3, (12, 9))
+    whole = pp.permutation_test(x, y, 3, num_permutations=7, seed=4, progress=False)
+    monkeypatch.setattr(info_module, "_CHUNK_SECONDS", 0.0)   # one permutation a chunk
+    chunked = pp.permutation_test(x, y, 3, num_permutations=7, seed=4, progress=False)
+    for a, b in zip(whole, chunked):
+        assert torch.equal(a, b)
+
+
+def test_ctrl_c_stops_a_long_permutation_test_within_a_second(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+    script = tmp_path / "long.py"
+    script.write_text(
+        "import sys, time, torch, pyprune_ext as pp\n"
+        "torch.set_num_threads(1)\n"
+        "x, y = torch.randn(600, 100, 128), torch.randint(0, 10, (600, 100))\n"
+        "print('ready', flush=True)\n"
+        "try:\n"
+        "    pp.permutation_test(x, y, 10, num_permutations=5000, progress=False)\n"
+        "    print('finished', flush=True)\n"
+        "except KeyboardInterrupt:\n"
+        "    print('interrupted', time.perf_counter(), flush=True)\n")
+    process = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    assert process.stdout.readline().strip() == "ready"
+    time.sleep(2.0)
+    sent = time.perf_counter()
+    process.send_signal(signal.SIGINT)
+    out, _ = process.communicate(timeout=60)
+    answered = time.perf_counter() - sent
+    assert out.startswith("interrupted"), out
+    assert answered < 2.5, f"Ctrl-C took {answered:.1f} s to stop the call"

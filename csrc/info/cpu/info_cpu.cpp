@@ -93,24 +93,38 @@ class XLogXTable {
   std::vector<double> values_;
 };
 
-// Permutation pass: the codes of a neuron block are computed once and recounted per permutation.
-template <typename scalar_t, typename cell_t>
-void permutation_pass(const at::Tensor& x, const Labels& lab, const Bins& b,
-                      const InfoShape& shape, const Plan& plan, const int64_t* perm_p,
-                      int64_t num_perms, int64_t perm_chunks, int64_t perms_per_chunk,
-                      double unit, bool miller_madow, double* mi_p, double* te_p, bool& bad_x,
-                      bool& bad_label) {
-  const int64_t rows = shape.sequences * shape.steps, history = shape.history;
+// Bins every value of x once, into codes [rows][N], in parallel over rows; returns true on NaN/Inf.
+template <typename scalar_t>
+bool bin_all(const at::Tensor& x, const Bins& b, const InfoShape& shape, uint16_t* codes) {
+  const int64_t rows = shape.sequences * shape.steps, n = shape.neurons;
+  const scalar_t* xp = x.data_ptr<scalar_t>();
+  bool any_bad_x = false;
+#pragma omp parallel num_threads(num_threads()) reduction(|| : any_bad_x)
+  {
+    RowBinner binner(b, n);
+    binner.set_block(0, n);
+#pragma omp for schedule(static)
+    for (int64_t r = 0; r < rows; ++r) any_bad_x |= binner(xp + r * n, codes + r * n);
+  }
+  return any_bad_x;
+}
+
+// Permutation pass: x is binned once for all permutations (codes [rows][N]); each task recounts a
+// block of neurons under a chunk of permutations, reading its block's slice of every row.
+template <typename cell_t>
+void permutation_pass(const uint16_t* all_codes, const Labels& lab, const InfoShape& shape,
+                      const Plan& plan, const int64_t* perm_p, int64_t num_perms, int64_t perm_chunks,
+                      int64_t perms_per_chunk, double unit, bool miller_madow, double* mi_p,
+                      double* te_p, bool& bad_label) {
+  const int64_t history = shape.history;
   const int64_t tcells = shape.transition_cells(), jcells = shape.joint_cells();
   const XLogXTable& xlogx_table = XLogXTable::get();
-  bool any_bad_x = false, any_bad_label = false;
-  const scalar_t* xp = x.data_ptr<scalar_t>();
-#pragma omp parallel num_threads(num_threads()) reduction(|| : any_bad_x, any_bad_label)
+  bool any_bad_label = false;
+#pragma omp parallel num_threads(num_threads()) reduction(|| : any_bad_label)
   {
-    std::vector<uint16_t> codes(rows * plan.width);
     std::vector<uint32_t> t_local(plan.width * tcells), j_local(plan.width * jcells);
     CountScratch<cell_t> scratch(shape.history, plan.width);
-    RowBinner binner(b, plan.width);
+    bool no_bad_x = false;
 #pragma omp for schedule(dynamic, 1)
     for (int64_t task = 0; task < plan.blocks * perm_chunks; ++task) {
       const int64_t n0 = (task / perm_chunks) * plan.width;
@@ -118,11 +132,8 @@ void permutation_pass(const at::Tensor& x, const Labels& lab, const Bins& b,
       const int64_t p0 = (task % perm_chunks) * perms_per_chunk;
       const int64_t p1 = std::min(num_perms, p0 + perms_per_chunk);
       if (p0 >= p1) continue;
-      binner.set_block(n0, width);
-      for (int64_t r = 0; r < rows; ++r)
-        any_bad_x |= binner(xp + r * shape.neurons + n0, codes.data() + r * width);
       auto bins_of = [&](int64_t s, int64_t t, uint16_t* out) {
-        const uint16_t* c = codes.data() + (s * shape.steps + t) * width;
+        const uint16_t* c = all_codes + (s * shape.steps + t) * shape.neurons + n0;
         std::copy(c, c + width, out);
         return false;
       };
@@ -132,7 +143,7 @@ void permutation_pass(const at::Tensor& x, const Labels& lab, const Bins& b,
         const int64_t* perm = perm_p + p * shape.sequences;
         count_rows(shape, 0, shape.sequences, width, lab, bins_of,
                    [perm](int64_t s) { return perm[s]; }, t_local.data(), j_local.data(),
-                   scratch, any_bad_x, any_bad_label);
+                   scratch, no_bad_x, any_bad_label);
         for (int64_t w = 0; w < width; ++w) {
           uint32_t* tw = t_local.data() + w * tcells;
           uint32_t* jw = j_local.data() + w * jcells;
@@ -148,7 +159,6 @@ void permutation_pass(const at::Tensor& x, const Labels& lab, const Bins& b,
       }
     }
   }
-  bad_x = any_bad_x;
   bad_label = any_bad_label;
 }
 
@@ -322,8 +332,9 @@ at::Tensor info_local_te_cpu(const at::Tensor& x_in, const c10::optional<at::Ten
 }
 
 // Null distribution of MI and TE under label permutations across sequences: perms [P, S] gives,
-// for permutation p, the sequence whose labels sequence s gets. x is binned once per neuron block
-// (kept as uint16 codes) and recounted per permutation.
+// for permutation p, the sequence whose labels sequence s gets. x is binned once (uint16 codes,
+// half the size of float32 x) and recounted per permutation in blocks of neurons as wide as the
+// plain count's, so one permutation costs about one count.
 std::tuple<at::Tensor, at::Tensor> info_permutation_null_cpu(
     const at::Tensor& x_in, const c10::optional<at::Tensor>& labels_in, const at::Tensor& edges_in, bool uniform,
     int64_t num_classes, int64_t history, const at::Tensor& perms_in, double log_base,
@@ -340,9 +351,7 @@ std::tuple<at::Tensor, at::Tensor> info_permutation_null_cpu(
   const int64_t num_perms = perms.size(0);
   const int64_t rows = shape.sequences * shape.steps;
   const Bins b = make_bins(in.edges, uniform, shape);
-  // The codes of a block are reused by every permutation: keep blocks narrow enough that
-  // codes + histograms stay modest.
-  Plan plan = plan_tasks(shape, 2 * rows);
+  Plan plan = plan_tasks(shape);
   plan.seq_chunks = 1;
   const int64_t perm_chunks =
       std::max<int64_t>(1, std::min(num_perms, ceil_div(4 * num_threads(), std::max<int64_t>(plan.blocks, 1))));
@@ -352,14 +361,16 @@ std::tuple<at::Tensor, at::Tensor> info_permutation_null_cpu(
   at::Tensor te_null = at::zeros({num_perms, shape.neurons}, opts);
   const double unit = 1.0 / std::log(log_base);
   bool bad_x = false, bad_label = false;
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "info_permutation_null", [&] {
+  std::vector<uint16_t> codes(static_cast<size_t>(rows * shape.neurons));
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "info_permutation_null",
+                             [&] { bad_x = bin_all<scalar_t>(x, b, shape, codes.data()); });
+  if (!bad_x)
     dispatch_cell_type(shape, [&](auto cell) {
-      permutation_pass<scalar_t, decltype(cell)>(
-          x, lab, b, shape, plan, perms.data_ptr<int64_t>(), num_perms, perm_chunks,
-          perms_per_chunk, unit, miller_madow, mi_null.data_ptr<double>(),
-          te_null.data_ptr<double>(), bad_x, bad_label);
+      permutation_pass<decltype(cell)>(codes.data(), lab, shape, plan, perms.data_ptr<int64_t>(),
+                                       num_perms, perm_chunks, perms_per_chunk, unit, miller_madow,
+                                       mi_null.data_ptr<double>(), te_null.data_ptr<double>(),
+                                       bad_label);
     });
-  });
   raise_on_bad_input(bad_x, bad_label, shape.classes);
   return {mi_null, te_null};
 }

@@ -1,0 +1,121 @@
+"""Our Taylor importance inside Torch-Pruning on real architectures (torchvision and timm, random
+init, small inputs): each model is pruned by 50 % of its channels through ``MetaPruner`` (uniform
+ratio, the classifier kept, ``num_heads`` given for attention) with ours and with Torch-Pruning's
+``GroupTaylorImportance`` on the same batches. Wherever Torch-Pruning's Taylor prunes, ours must
+prune the same: the same output channels in every layer, the same MACs and parameters, and a model
+that still runs with the right output shape.
+
+Runs in the second venv (torch 2.14.1, torchvision, timm, torch-pruning: .ci/check_zoo.sh);
+skipped where torchvision is missing (it does not load beside the CPU torch 2.13 of the main
+venv). CI runs the models not marked slow; ``-m slow`` runs the rest of the zoo
+(docs/model_zoo.md holds the whole table)."""
+import copy
+import os
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+tp = pytest.importorskip("torch_pruning")
+torchvision = pytest.importorskip("torchvision", reason="the zoo runs in the torchvision venv (.ci/check_zoo.sh)")
+timm = pytest.importorskip("timm")
+
+from pyprune_ext.integrations.torch_pruning import TaylorChannelImportance  # noqa: E402
+
+slow = pytest.mark.slow
+
+# name -> (constructor, input size, marks)
+MODELS = {
+    "tv/resnet18": (lambda: torchvision.models.resnet18(), 64, ()),
+    "tv/resnext50_32x4d": (lambda: torchvision.models.resnext50_32x4d(), 64, (slow,)),
+    "tv/wide_resnet50_2": (lambda: torchvision.models.wide_resnet50_2(), 64, (slow,)),
+    "tv/mobilenet_v2": (lambda: torchvision.models.mobilenet_v2(), 64, ()),
+    "tv/mobilenet_v3_small": (lambda: torchvision.models.mobilenet_v3_small(), 64, ()),
+    "tv/efficientnet_b0": (lambda: torchvision.models.efficientnet_b0(), 64, ()),
+    "tv/efficientnet_v2_s": (lambda: torchvision.models.efficientnet_v2_s(), 64, (slow,)),
+    "tv/densenet121": (lambda: torchvision.models.densenet121(), 64, ()),
+    "tv/vgg11": (lambda: torchvision.models.vgg11(), 64, ()),
+    "tv/vgg11_bn": (lambda: torchvision.models.vgg11_bn(), 64, (slow,)),
+    "tv/googlenet": (lambda: torchvision.models.googlenet(aux_logits=False, init_weights=True), 64, (slow,)),
+    "tv/inception_v3": (lambda: torchvision.models.inception_v3(aux_logits=False, init_weights=True), 96, (slow,)),
+    "tv/squeezenet1_0": (lambda: torchvision.models.squeezenet1_0(), 64, (slow,)),
+    "tv/mnasnet0_5": (lambda: torchvision.models.mnasnet0_5(), 64, (slow,)),
+    "tv/regnet_x_400mf": (lambda: torchvision.models.regnet_x_400mf(), 64, (slow,)),
+    "tv/regnet_y_400mf": (lambda: torchvision.models.regnet_y_400mf(), 64, ()),
+    "tv/convnext_tiny": (lambda: torchvision.models.convnext_tiny(), 64, ()),
+    "tv/alexnet": (lambda: torchvision.models.alexnet(), 96, (slow,)),
+    "tv/vit_b_16": (lambda: torchvision.models.vit_b_16(), 224, (slow,)),
+    "timm/resnet18d": (lambda: timm.create_model("resnet18d"), 64, (slow,)),
+    "timm/efficientnet_b0": (lambda: timm.create_model("efficientnet_b0"), 64, (slow,)),
+    "timm/convnext_atto": (lambda: timm.create_model("convnext_atto"), 64, (slow,)),
+    "timm/regnetz_b16": (lambda: timm.create_model("regnetz_b16"), 64, (slow,)),
+    "timm/repvgg_a0": (lambda: timm.create_model("repvgg_a0"), 64, (slow,)),
+    "timm/ghostnet_100": (lambda: timm.create_model("ghostnet_100"), 64, ()),
+    "timm/vit_tiny_patch16_224": (lambda: timm.create_model("vit_tiny_patch16_224", img_size=64), 64, ()),
+    "timm/deit_tiny_patch16_224": (lambda: timm.create_model("deit_tiny_patch16_224", img_size=64), 64, ()),
+}
+
+
+def attention_heads(model):
+    """{qkv layer: heads} for Torch-Pruning's num_heads (timm Attention, torchvision's MHA)."""
+    heads = {}
+    for m in model.modules():
+        if hasattr(m, "qkv") and hasattr(m, "num_heads"):
+            heads[m.qkv] = m.num_heads
+        if isinstance(m, torch.nn.MultiheadAttention):
+            heads[m] = m.num_heads
+    return heads
+
+
+def after_pruning(model, pruner):
+    """What Torch-Pruning's examples set after pruning so the pruned model runs."""
+    for m in model.modules():
+        if hasattr(m, "qkv") and hasattr(m, "num_heads"):   # timm Attention reshapes by these
+            m.num_heads = pruner.num_heads[m.qkv]
+            m.head_dim = m.qkv.out_features // (3 * m.num_heads)
+            if hasattr(m, "attn_dim"):
+                m.attn_dim = m.num_heads * m.head_dim
+    if isinstance(model, torchvision.models.VisionTransformer):
+        model.hidden_dim = model.conv_proj.out_channels
+
+
+def classifier(model):
+    return [m for m in model.modules() if isinstance(m, torch.nn.Linear)][-1]
+
+
+def prune(model, importance, example, batches):
+    if isinstance(importance, TaylorChannelImportance):
+        importance.accumulate(model, batches, F.cross_entropy)
+    else:   # Torch-Pruning's Taylor reads the parameter gradients summed over the same batches
+        model.zero_grad(set_to_none=True)
+        for x, y in batches:
+            F.cross_entropy(model(x), y).backward()
+    pruner = tp.pruner.MetaPruner(model, example, importance=importance, pruning_ratio=0.5,
+                                  ignored_layers=[classifier(model)], num_heads=attention_heads(model),
+                                  global_pruning=False)
+    pruner.step()
+    after_pruning(model, pruner)
+    return model
+
+
+def out_channels(model):
+    return {name: tuple(p.shape) for name, p in model.named_parameters()}
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=list(m)) for n, (_, _, m) in MODELS.items()])
+def test_ours_prunes_what_torch_prunings_taylor_prunes(name):
+    build, size, _ = MODELS[name]
+    torch.manual_seed(0)
+    model = build().eval()
+    example = torch.randn(1, 3, size, size)
+    generator = torch.Generator().manual_seed(1)
+    batches = [(torch.randn(2, 3, size, size, generator=generator), torch.randint(0, 1000, (2,), generator=generator))
+               for _ in range(2)]
+    theirs = prune(copy.deepcopy(model), tp.importance.GroupTaylorImportance(), example, batches)
+    ours = prune(copy.deepcopy(model), TaylorChannelImportance("fisher"), example, batches)
+    assert out_channels(ours) == out_channels(theirs)
+    assert tp.utils.count_ops_and_params(ours, example) == tp.utils.count_ops_and_params(theirs, example)
+    before = tp.utils.count_ops_and_params(model, example)
+    assert tp.utils.count_ops_and_params(ours, example)[0] < 0.6 * before[0]   # about half the channels: MACs fall
+    with torch.no_grad():
+        assert ours(example).shape == model(example).shape
