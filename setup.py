@@ -104,8 +104,10 @@ def _extension():
     # -lstdc++: Debian/Ubuntu Pythons link extensions with `gcc -shared`, which leaves the library
     # without a libstdc++ dependency; its C++ runtime calls (e.g. formatting an int into an error
     # message) then bind unversioned and crashed on an Ubuntu 24.04 CUDA build.
+    # py_limited_api: the module uses only CPython's stable ABI (every Python-facing call is an op),
+    # so one build serves every CPython from 3.9 and it does not link libtorch_python.
     kwargs = dict(name="pyprune_ext._C", include_dirs=[os.path.abspath("csrc")],
-                  extra_link_args=["-fopenmp", "-lstdc++"])
+                  extra_link_args=["-fopenmp", "-lstdc++"], py_limited_api=True)
     if with_cuda:
         # Kernels (.cu) are plain CUDA behind launch APIs; the *_cuda.cpp files bind them to torch.
         sources += sorted(glob.glob("csrc/*/cuda/*.cu")) + sorted(glob.glob("csrc/*/cuda/*.cpp"))
@@ -120,6 +122,7 @@ def _extension():
 
 setup(
     ext_modules=[_extension()],
+    options={"bdist_wheel": {"py_limited_api": "cp39"}},
     cmdclass={"build_ext": BuildExtensionPerCpuLevel.with_options(use_ninja=True)},
     zip_safe=False,
 )

@@ -92,3 +92,39 @@ def test_sparse_mlp_inference(benchmark, impl):
         model = {"dense": masked, "ours": sparse}.get(impl, csr_forward)
         y = run(benchmark, model, x)
         torch.testing.assert_close(y, masked(x), rtol=1e-4, atol=1e-4)
+
+
+# Real architectures (torchvision: the zoo venv of .ci/check_zoo.sh), batch 8 at 96 px, the
+# issue's four: the cost of gathering our statistics against the bare pass and Torch-Pruning's
+# Taylor (which reads the weight gradients that the same pass leaves).
+ARCHITECTURES = ["resnet50", "mobilenet_v2", "convnext_tiny", "vit_b_16"]
+
+
+@pytest.mark.parametrize("impl", ["forward + backward only", "Torch-Pruning GroupTaylor", "ours"])
+@pytest.mark.parametrize("name", ARCHITECTURES)
+def test_score_architecture(benchmark, name, impl):
+    tp = pytest.importorskip("torch_pruning")
+    torchvision = pytest.importorskip("torchvision", reason="runs in the zoo venv (.ci/check_zoo.sh)")
+    from pyprune_ext.integrations.torch_pruning import TaylorChannelImportance
+    torch.manual_seed(0)
+    model = getattr(torchvision.models, name)().eval()
+    size = 224 if name == "vit_b_16" else (32 if QUICK else 96)
+    gen = torch.Generator().manual_seed(0)
+    batches = [(torch.randn(8, 3, size, size, generator=gen), torch.randint(0, 1000, (8,), generator=gen))
+               for _ in range(1 if QUICK else 3)]
+    benchmark.group = f"score {name}, {len(batches)} batches of 8 at {size} px (level {pp.cpu_capability()})"
+    if impl == "ours":
+        def score():
+            return TaylorChannelImportance("fisher").accumulate(model, batches, F.cross_entropy)
+    else:
+        groups, importance = [], tp.importance.GroupTaylorImportance()
+        if impl == "Torch-Pruning GroupTaylor":
+            classifier = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
+            graph = tp.DependencyGraph().build_dependency(model, batches[0][0][:1])
+            groups = list(graph.get_all_groups(ignored_layers=[classifier]))
+
+        def score():
+            model.zero_grad(set_to_none=True)
+            backward_passes(model, batches)
+            return [importance(group) for group in groups]
+    run(benchmark, score)

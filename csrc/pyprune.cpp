@@ -9,8 +9,36 @@
 #include <vector>
 
 #include "common/cpu_capability.h"
+#include "common/limits.h"
+
+namespace {
+
+std::string cpu_capability_op() { return pyprune::cpu_capability_name(pyprune::cpu_capability()); }
+
+void set_cpu_capability_op(const std::string& name) { pyprune::set_cpu_capability(name); }
+
+std::string supported_cpu_capabilities_op() {
+  std::string names;
+  for (const std::string& name : pyprune::supported_cpu_capabilities()) names += (names.empty() ? "" : ",") + name;
+  return names;
+}
+
+std::vector<int64_t> limits_op() {
+  return {pyprune::kMaxBins, pyprune::kMaxCellsLog2, pyprune::kMaxSparseIndex};
+}
+
+}  // namespace
 
 TORCH_LIBRARY(pyprune, m) {
+  // ---- the library itself (pyprune_ext/_ops.py) ----
+  // The CPU kernels' instruction-set level in use, choosing one (tests, benchmarks), and the
+  // levels this build has and this CPU runs, comma-separated, lowest first.
+  m.def("cpu_capability() -> str", &cpu_capability_op);
+  m.def("set_cpu_capability(str name) -> ()", &set_cpu_capability_op);
+  m.def("supported_cpu_capabilities() -> str", &supported_cpu_capabilities_op);
+  // (max bins, log2 of the max histogram cells per neuron, max sparse index): csrc/common/limits.h.
+  m.def("limits() -> int[]", &limits_op);
+
   // ---- information scores (docs/information.md) ----
   // x [..., N] -> per-neuron (min, max) over all leading dims, float64; raises on NaN/Inf.
   m.def("neuron_range(Tensor x) -> (Tensor, Tensor)");
@@ -73,59 +101,10 @@ TORCH_LIBRARY(pyprune, m) {
       "-> (Tensor, Tensor, Tensor, Tensor, Tensor)");
 }
 
-// The module itself holds only the CPU-level functions; `import pyprune_ext._C` runs the static
-// op registrations.
-namespace {
-
-// Runs `body`, turning a C++ exception into a Python RuntimeError.
-template <typename Body>
-PyObject* guarded(Body body) {
-  try {
-    return body();
-  } catch (const std::exception& e) {
-    PyErr_SetString(PyExc_RuntimeError, e.what());
-    return nullptr;
-  }
-}
-
-PyObject* cpu_capability(PyObject*, PyObject*) {
-  return guarded([] { return PyUnicode_FromString(pyprune::cpu_capability_name(pyprune::cpu_capability())); });
-}
-
-PyObject* set_cpu_capability(PyObject*, PyObject* name) {
-  const char* text = PyUnicode_Check(name) ? PyUnicode_AsUTF8(name) : nullptr;
-  if (text == nullptr) {
-    PyErr_SetString(PyExc_TypeError, "set_cpu_capability: 'name' must be a str");
-    return nullptr;
-  }
-  return guarded([text] {
-    pyprune::set_cpu_capability(text);
-    Py_RETURN_NONE;
-  });
-}
-
-PyObject* supported_cpu_capabilities(PyObject*, PyObject*) {
-  return guarded([] {
-    const std::vector<std::string> names = pyprune::supported_cpu_capabilities();
-    PyObject* list = PyList_New(static_cast<Py_ssize_t>(names.size()));
-    for (size_t i = 0; list != nullptr && i < names.size(); ++i)
-      PyList_SET_ITEM(list, static_cast<Py_ssize_t>(i), PyUnicode_FromString(names[i].c_str()));
-    return list;
-  });
-}
-
-PyMethodDef methods[] = {
-    {"cpu_capability", cpu_capability, METH_NOARGS,
-     "The CPU kernels' instruction-set level in use: 'default', 'avx2' or 'avx512'."},
-    {"set_cpu_capability", set_cpu_capability, METH_O,
-     "Use the CPU kernels of the given level from now on (tests and benchmarks)."},
-    {"supported_cpu_capabilities", supported_cpu_capabilities, METH_NOARGS,
-     "The levels this build has and this CPU runs, lowest first."},
-    {nullptr, nullptr, 0, nullptr}};
-
-}  // namespace
-
+// The module object holds nothing: `import pyprune_ext._C` runs the static op registrations, and
+// everything Python calls is an op, so the library needs only the limited (stable) C API of
+// CPython and one build serves every CPython from 3.9 (setup.py: py_limited_api).
 extern "C" PyObject* PyInit__C(void) {
-  static struct PyModuleDef module_def = {PyModuleDef_HEAD_INIT, "_C", nullptr, -1, methods};
+  static struct PyModuleDef module_def = {PyModuleDef_HEAD_INIT, "_C", nullptr, -1, nullptr};
   return PyModule_Create(&module_def);
 }

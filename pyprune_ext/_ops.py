@@ -18,18 +18,24 @@ def cpu_capability():
     The best level this CPU supports, unless the environment variable ``PYPRUNE_CPU_CAPABILITY``
     (read once, like ATen's ``ATEN_CPU_CAPABILITY``) or :func:`set_cpu_capability` chose another.
     """
-    return _C.cpu_capability()
+    return ops.cpu_capability()
 
 
 def supported_cpu_capabilities():
     """The levels this build has and this CPU runs, lowest first (``["default"]`` off x86-64)."""
-    return _C.supported_cpu_capabilities()
+    return ops.supported_cpu_capabilities().split(",")
 
 
 def set_cpu_capability(name):
     """Runs the CPU kernels of level ``name`` from now on, in every thread (for tests and
     benchmarks). Raises ``RuntimeError`` for a level this CPU or this build lacks."""
-    _C.set_cpu_capability(name)
+    if not isinstance(name, str):
+        raise TypeError(f"set_cpu_capability: 'name' must be a str, got {type(name).__name__}")
+    ops.set_cpu_capability(name)
+
+
+# The kernels' limits, defined once in csrc/common/limits.h.
+MAX_BINS, MAX_CELLS_LOG2, MAX_SPARSE_INDEX = ops.limits()
 
 
 # Resolve the level at import, so that a PYPRUNE_CPU_CAPABILITY this CPU cannot run fails here,

@@ -139,8 +139,8 @@ def main(argv=None):
     from .prune import WORKFLOWS
     parser = argparse.ArgumentParser(prog="python -m pyprune_ext", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    for name, (config_class, _, help_text) in WORKFLOWS.items():
-        _add_workflow(commands, name, config_class, help_text)
+    for name, workflow in WORKFLOWS.items():
+        _add_workflow(commands, name, workflow.config, workflow.help)
     about_reproduce = ("Runs every workflow (or those in --only) over --seeds seeds, each (workflow, seed) "
                        "kept when done, and writes the report: every paper claim with the paper's figure, ours "
                        "(mean and 95 % interval), a paired t-test and a computed verdict; a table and a figure "
@@ -178,5 +178,5 @@ def main(argv=None):
         reproduce(quick=args.quick, out_dir=args.out, seeds=seeds, jobs=args.jobs, only=only,
                   report=args.report, show_progress=not args.no_progress, echo=_write)
         return 0
-    config_class, run, _ = WORKFLOWS[args.command]
-    return _run_workflow(commands.choices[args.command], args, args.command, config_class, run)
+    workflow = WORKFLOWS[args.command]
+    return _run_workflow(commands.choices[args.command], args, args.command, workflow.config, workflow.run)

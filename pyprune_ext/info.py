@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 
 from ._info_shape import history_states
-from ._ops import ops
+from ._ops import MAX_BINS, MAX_CELLS_LOG2, ops
 from ._validation import (INTEGERS, check_choice, check_float, check_int, check_real,
                           check_same_device, check_tensor)
 
@@ -166,9 +166,6 @@ def _base(base):
     return check_real(base, "base", low=1, low_open=True)
 
 
-# Histogram cells per neuron the kernels allow: bins^(history + 1) * num_classes <= 2^26.
-MAX_CELLS_LOG2 = 26
-MAX_BINS = 65536
 
 
 def _check_cells(bins, history, num_classes):

@@ -10,12 +10,11 @@ from typing import Optional, Sequence
 import torch
 from torch import nn
 
-from ._ops import ops
+from ._ops import MAX_SPARSE_INDEX, ops
 from ._validation import check_float, check_int, check_real, check_tensor
 
 __all__ = ["SparseLinear", "sparse_linear", "random_mask"]
 
-INT32_MAX = 2**31 - 1
 _STRUCTURE = ("row_ptr", "col_idx", "t_ptr", "t_idx", "t_perm")  # buffer names, in op order
 
 
@@ -40,7 +39,7 @@ def random_mask(out_features: int, in_features: int, density: float = 1 / 25, *,
 def _structure(mask):
     """CSR and transposed-CSR int32 index tensors of a bool mask [M, N]."""
     m, n = mask.shape
-    if mask.numel() > INT32_MAX or int(mask.sum()) > INT32_MAX:
+    if mask.numel() > MAX_SPARSE_INDEX or int(mask.sum()) > MAX_SPARSE_INDEX:
         raise ValueError(f"'mask' has too many entries for int32 indices ({mask.numel()})")
     rows, cols = mask.nonzero(as_tuple=True)           # row-major order = CSR order
     row_ptr = torch.zeros(m + 1, dtype=torch.int64, device=mask.device)

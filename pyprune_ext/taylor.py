@@ -20,7 +20,7 @@ All requested criteria come from one fused pass over ``x`` and ``g`` (``trace`` 
 :math:`\bar g` first: pass ``gbar`` or pay a second pass).
 """
 from collections.abc import Iterable
-from typing import Dict, Optional
+from typing import Callable, Dict, NamedTuple, Optional
 
 import torch
 from torch import Tensor
@@ -28,11 +28,18 @@ from torch import Tensor
 from ._ops import ops
 from ._validation import check_choice, check_float, check_real, check_tensor
 
-__all__ = ["CRITERIA", "ChannelStats", "channel_scores", "normalize_scores", "l1_stdv_scores",
-           "ScoreCollector"]
+__all__ = ["CRITERIA", "NEED_MEANS", "SIGNED", "ChannelSums", "ChannelStats", "channel_scores", "normalize_scores",
+           "ranking_magnitude", "l1_stdv_scores", "ScoreCollector"]
 
 CRITERIA = ("simple", "first_order", "fisher", "first_plus_second", "oracle", "meanprod", "trace")
-NEED_MEANS = {"meanprod", "trace"}
+NEED_MEANS = {"meanprod", "trace"}   # need the per-position sums of x and g (means)
+SIGNED = {"first_order", "first_plus_second"}   # can be negative: they rank channels by magnitude
+
+
+def ranking_magnitude(scores: Tensor, criterion: str) -> Tensor:
+    """What a channel ranking (and the layer normalisation of eq. 4.13) reads of a criterion's
+    scores: the scores themselves, or their magnitude for the signed criteria."""
+    return scores.abs() if criterion in SIGNED else scores
 
 
 def _check_criteria(criteria):
@@ -82,6 +89,16 @@ def _check_gbar(gbar, x):
     return gbar.reshape(c, p)
 
 
+class ChannelSums(NamedTuple):
+    """The float64 sums over samples that every criterion follows from (the op's outputs)."""
+    sq: Tensor      # [C]     sum_n ||x_n||^2
+    dot: Tensor     # [C]     sum_n x_n . g_n
+    dot2: Tensor    # [C]     sum_n (x_n . g_n)^2
+    sum_x: Tensor   # [C, P]  sum_n x_n (P = 0 without means)
+    sum_g: Tensor   # [C, P]  sum_n g_n
+    trace: Tensor   # [C]     sum_n (x_n . gbar)^2 (zeros without gbar)
+
+
 class ChannelStats:
     """Per-channel sums over samples from which every criterion follows; they add across batches
     (:meth:`update`), across accumulators (:meth:`merge`) and across processes (:meth:`all_reduce`).
@@ -89,7 +106,7 @@ class ChannelStats:
 
     def __init__(self):
         self.count = 0
-        self.sums = None  # (sq, dot, dot2, sum_x, sum_g, trace) float64
+        self.sums: Optional[ChannelSums] = None
         self.gbar = None
 
     def update(self, x: Tensor, g: Tensor, *, with_means: bool = True, gbar: Optional[Tensor] = None,
@@ -99,15 +116,15 @@ class ChannelStats:
         _check_feature_map(x, g)
         if gbar is not None:
             gbar = _check_gbar(gbar, x).to(device=x.device, dtype=torch.float64).contiguous()
-        sums = list(ops.taylor_channel_stats(x, g, gbar, with_means=bool(with_means)))
+        sums = ChannelSums(*ops.taylor_channel_stats(x, g, gbar, with_means=bool(with_means)))
         if grad_scale != 1.0:  # scale the sums, not g: no copy of the gradient per batch
-            sums[1] *= grad_scale         # sum x.g
-            sums[2] *= grad_scale ** 2    # sum (x.g)^2
-            sums[4] *= grad_scale         # sum g (trace reads gbar, not g)
+            sums.dot.mul_(grad_scale)
+            sums.dot2.mul_(grad_scale ** 2)
+            sums.sum_g.mul_(grad_scale)   # trace reads gbar, not g
         if self.sums is None:
             self.sums = sums
         else:
-            if sums[0].shape != self.sums[0].shape or sums[3].shape != self.sums[3].shape:
+            if sums.sq.shape != self.sums.sq.shape or sums.sum_x.shape != self.sums.sum_x.shape:
                 raise ValueError("'x' has other channels or spatial size than earlier batches")
             for acc, new in zip(self.sums, sums):
                 acc += new
@@ -121,7 +138,7 @@ class ChannelStats:
         if other.sums is None:
             return self
         if self.sums is None:
-            self.sums = [s.clone() for s in other.sums]
+            self.sums = ChannelSums(*(s.clone() for s in other.sums))
         else:
             for acc, new in zip(self.sums, other.sums):
                 acc += new.to(acc.device)
@@ -133,7 +150,7 @@ class ChannelStats:
         import torch.distributed as dist
         flat = torch.cat([s.reshape(-1) for s in self.sums] +
                          [torch.tensor([float(self.count)], dtype=torch.float64,
-                                       device=self.sums[0].device)])
+                                       device=self.sums.sq.device)])
         dist.all_reduce(flat, op=dist.ReduceOp.SUM, group=group)
         offset = 0
         for s in self.sums:
@@ -144,9 +161,9 @@ class ChannelStats:
 
     def mean_grad(self) -> Tensor:
         """:math:`\\bar g` ``[C, P]`` (float64), the input of the ``trace`` criterion."""
-        if self.sums is None or self.sums[4].shape[1] == 0:
+        if self.sums is None or self.sums.sum_g.shape[1] == 0:
             raise ValueError("no gradient means were accumulated (with_means=False)")
-        return self.sums[4] / self.count
+        return self.sums.sum_g / self.count
 
     def scores(self, criteria=CRITERIA) -> Dict[str, torch.Tensor]:
         """``{criterion: [C] float64}``. ``trace`` needs statistics gathered with ``gbar``."""
@@ -307,6 +324,20 @@ class ScoreCollector:
 
             output.register_hook(on_grad)
         return hook
+
+    def gather(self, batches: Iterable, step: Callable, *, trace: bool = False) -> "ScoreCollector":
+        """Runs ``step(batch)`` (a forward and a backward pass of the hooked model) for every batch;
+        with ``trace``, a second pass with gbar from the first, the statistics ``trace`` needs. A
+        one-shot iterator is kept for the second pass."""
+        if trace and iter(batches) is batches:
+            batches = list(batches)
+        for batch in batches:
+            step(batch)
+        if trace:
+            self.with_gbar()
+            for batch in batches:
+                step(batch)
+        return self
 
     def with_gbar(self) -> "ScoreCollector":
         """Starts a second pass whose statistics include ``trace``, with gbar from the first pass."""

@@ -56,6 +56,25 @@ MODELS = {
 }
 
 
+class RootSizedTaylor(tp.importance.GroupTaylorImportance):
+    """Torch-Pruning's Taylor importance with its group reduction sized to the group's root. Its
+    own sizes the result after its first vote, which is the root except where it skips the root:
+    it skips depthwise convs, so in GhostNet's ghost modules its first vote is the next layer's
+    concatenated input (twice the root) and its scores come out twice as long as the group (see
+    test_torch_prunings_own_taylor_missizes_ghost_groups). Everywhere else the two are the same."""
+
+    def __call__(self, group):
+        self._root_size = len(group[0].idxs)
+        return super().__call__(group)
+
+    def _reduce(self, group_imp, group_idxs):
+        reduced = super()._reduce(group_imp, group_idxs)
+        if isinstance(reduced, torch.Tensor) and reduced.numel() > self._root_size:
+            assert not reduced[self._root_size:].any()   # only the root's channels ever got a vote
+            reduced = reduced[:self._root_size]
+        return reduced
+
+
 def attention_heads(model):
     """{qkv layer: heads} for Torch-Pruning's num_heads (timm Attention, torchvision's MHA)."""
     heads = {}
@@ -111,7 +130,7 @@ def test_ours_prunes_what_torch_prunings_taylor_prunes(name):
     generator = torch.Generator().manual_seed(1)
     batches = [(torch.randn(2, 3, size, size, generator=generator), torch.randint(0, 1000, (2,), generator=generator))
                for _ in range(2)]
-    theirs = prune(copy.deepcopy(model), tp.importance.GroupTaylorImportance(), example, batches)
+    theirs = prune(copy.deepcopy(model), RootSizedTaylor(), example, batches)
     ours = prune(copy.deepcopy(model), TaylorChannelImportance("fisher"), example, batches)
     assert out_channels(ours) == out_channels(theirs)
     assert tp.utils.count_ops_and_params(ours, example) == tp.utils.count_ops_and_params(theirs, example)
@@ -119,3 +138,70 @@ def test_ours_prunes_what_torch_prunings_taylor_prunes(name):
     assert tp.utils.count_ops_and_params(ours, example)[0] < 0.6 * before[0]   # about half the channels: MACs fall
     with torch.no_grad():
         assert ours(example).shape == model(example).shape
+
+
+def test_hugging_face_bert_from_its_config_heads_and_mlp():
+    """A BERT built from its config alone (random weights, no download), its attention head
+    dimensions and MLP pruned through Torch-Pruning as its transformers example does, with ours
+    and with its own Taylor on the same batches."""
+    transformers = pytest.importorskip("transformers")
+    from transformers.models.bert.modeling_bert import BertSelfAttention
+    config = transformers.BertConfig(hidden_size=128, num_hidden_layers=2, num_attention_heads=4,
+                                     intermediate_size=256, vocab_size=500)
+    torch.manual_seed(0)
+    model = transformers.BertModel(config).eval()
+    example = torch.randint(0, config.vocab_size, (1, 12))
+    batches = [(torch.randint(0, config.vocab_size, (2, 12)), None) for _ in range(2)]
+
+    def loss(out, _):   # every parameter, the pooler's too, gets a gradient (Torch-Pruning's Taylor needs it)
+        return out.last_hidden_state.square().mean() + out.pooler_output.square().mean()
+
+    def pruned(importance):
+        m = copy.deepcopy(model)
+        if isinstance(importance, TaylorChannelImportance):
+            importance.accumulate(m, batches, loss)
+        else:
+            m.zero_grad(set_to_none=True)
+            for x, _ in batches:
+                loss(m(x), None).backward()
+        heads = {}
+        for a in m.modules():
+            if isinstance(a, BertSelfAttention):
+                heads.update({a.query: a.num_attention_heads, a.key: a.num_attention_heads, a.value: a.num_attention_heads})
+        pruner = tp.pruner.MetaPruner(m, example, importance=importance, pruning_ratio=0.5, num_heads=heads,
+                                      prune_head_dims=True, prune_num_heads=False, ignored_layers=[m.pooler],
+                                      output_transform=lambda out: out.pooler_output.sum())
+        pruner.step()
+        for a in m.modules():
+            if isinstance(a, BertSelfAttention):
+                a.num_attention_heads = pruner.num_heads[a.query]
+                a.attention_head_size = a.query.out_features // a.num_attention_heads
+                a.all_head_size = a.query.out_features
+        return m
+
+    ours, theirs = pruned(TaylorChannelImportance("fisher")), pruned(RootSizedTaylor())
+    assert out_channels(ours) == out_channels(theirs)
+    layer = ours.encoder.layer[0]
+    assert layer.attention.self.query.out_features == 64 and layer.intermediate.dense.out_features == 128
+    with torch.no_grad():
+        assert ours(example).last_hidden_state.shape[:2] == (1, 12)
+
+
+def test_torch_prunings_own_taylor_missizes_ghost_groups():
+    """Why the zoo compares with RootSizedTaylor: on GhostNet, Torch-Pruning's own Taylor returns
+    scores longer than the group for the ghost groups, where ours (and RootSizedTaylor) return one
+    score per root channel."""
+    torch.manual_seed(0)
+    model = timm.create_model("ghostnet_100").eval()
+    example = torch.randn(1, 3, 64, 64)
+    batches = [(torch.randn(2, 3, 64, 64), torch.randint(0, 1000, (2,)))]
+    ours = TaylorChannelImportance("fisher").accumulate(model, batches, F.cross_entropy)
+    for x, y in batches:
+        F.cross_entropy(model(x), y).backward()
+    graph = tp.DependencyGraph().build_dependency(model, example)
+    theirs, missized = tp.importance.GroupTaylorImportance(), 0
+    for group in graph.get_all_groups(ignored_layers=[classifier(model)]):
+        root = len(group[0].idxs)
+        assert ours(group).numel() == root
+        missized += theirs(group).numel() != root
+    assert missized > 0

@@ -5,7 +5,8 @@ import math
 
 import pytest
 
-from pyprune_ext.prune.claims import Claim, claims_for, evaluate, first_region_round_that_holds
+from pyprune_ext.prune import WORKFLOWS
+from pyprune_ext.prune.claims import evaluate, first_region_round_that_holds
 from pyprune_ext.prune.stats import (FAILS, HOLDS, one_sample_t_test, paired_t_test, summarize, t_cdf,
                                      t_quantile, verdict)
 
@@ -65,7 +66,7 @@ def _single_shot_results(ours, random):
 
 
 def _claim(task, text):
-    return next(c for c in claims_for([task]) if text in c.claim)
+    return next(c for c in WORKFLOWS[task].claims(task) if text in c.claim)
 
 
 def test_clear_effect_holds_none_is_inconclusive_reverse_does_not_hold():
@@ -101,7 +102,7 @@ def test_region_split_reports_the_first_round_that_holds():
         return {"accuracy_trained": 0.95, "rounds": [
             {"accuracy": 0.94, "share_neurons_pruned_ge_90": ge, "share_neurons_pruned_le_40": le} for ge, le in shares]}
     per_seed = [results([(0.3, 0.3), (0.5 + d, 0.45), (0.6, 0.39)]) for d in (0.0, 0.01, 0.02)]
-    rows = [r for c in claims_for(["region"]) if (r := evaluate(c, per_seed))]
+    rows = [r for c in WORKFLOWS["region"].claims("region") if (r := evaluate(c, per_seed))]
     kept = first_region_round_that_holds(rows)
     split = [r for r in kept if "split" in r.claim.claim]
     assert len(split) == 1 and "after 2 round(s)" in split[0].claim.claim and split[0].verdict == HOLDS

@@ -334,7 +334,7 @@ def test_cli_seeds_prints_each_setting_over_seeds(tmp_path, capsys):
 
 @pytest.mark.parametrize("name", sorted(WORKFLOWS))
 def test_every_option_says_what_it_means(name, capsys):
-    config_class = WORKFLOWS[name][0]
+    config_class = WORKFLOWS[name].config
     for field in dataclasses.fields(config_class):
         if field.name not in SHARED_FIELDS:
             assert config_class.HELP.get(field.name), f"{name}: no help for {field.name}"
@@ -382,3 +382,13 @@ def test_the_real_sequences_train_an_lstm_split_by_subject():
     assert isinstance(model, SensorLSTM) and len(classes) == 7 and "test subjects (8, 9, 10)" in note
     assert train_data[0].shape == (30, config.sensor_steps, 6) and test_data[1].shape == (10, config.sensor_steps)
     assert model(train_data[0][:2]).shape == (2, config.sensor_steps, 7)
+
+
+def test_the_readme_shows_the_reports_claim_table():
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    blocks = []
+    for path in ("README.md", os.path.join("docs", "results.md")):
+        with open(os.path.join(root, path)) as f:
+            text = f.read()
+        blocks.append(text[text.index("<!-- claims -->"):text.index("<!-- /claims -->")])
+    assert blocks[0] == blocks[1] and blocks[0].count("| **") >= 10

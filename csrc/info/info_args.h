@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "common/checks.h"
+#include "common/limits.h"
 #include "info/info_shape.h"
 
 namespace pyprune {
@@ -21,13 +22,13 @@ inline InfoShape make_shape(const at::Tensor& x, const at::Tensor& edges, int64_
   PYPRUNE_CHECK_VALUE(edges.size(1) >= 3, "'bins' must be >= 2, got ", edges.size(1) - 1);
   PYPRUNE_CHECK_VALUE(num_classes >= 1, "'num_classes' must be >= 1, got ", num_classes);
   PYPRUNE_CHECK_VALUE(history >= 0, "'history' must be >= 0, got ", history);
-  PYPRUNE_CHECK_VALUE(edges.size(1) - 1 <= 65536, "'bins' must be <= 65536, got ",
+  PYPRUNE_CHECK_VALUE(edges.size(1) - 1 <= kMaxBins, "'bins' must be <= ", kMaxBins, ", got ",
                       edges.size(1) - 1);
   InfoShape shape{x.size(0), x.size(1), x.size(2), static_cast<int32_t>(edges.size(1) - 1),
                   static_cast<int32_t>(num_classes), static_cast<int32_t>(history), 0};
   const double cells = std::pow(static_cast<double>(shape.bins), history + 1) * num_classes;
-  PYPRUNE_CHECK_VALUE(cells <= (1 << 26), "bins^(history+1) * num_classes = ", cells,
-                      " histogram cells per neuron is too many (limit 2^26)");
+  PYPRUNE_CHECK_VALUE(cells <= std::ldexp(1.0, kMaxCellsLog2), "bins^(history+1) * num_classes = ", cells,
+                      " histogram cells per neuron is too many (limit 2^", kMaxCellsLog2, ")");
   shape.states = history_states(shape.bins, shape.history);
   return shape;
 }
@@ -131,6 +132,25 @@ inline void check_base(double base) {
 // The permutation test shuffles the labels: it has nothing to do without them.
 inline void check_permuted_labels(const c10::optional<at::Tensor>& labels) {
   PYPRUNE_CHECK_VALUE(labels.has_value(), "'labels' is required: the permutation test shuffles them");
+}
+
+// The permutation null's inputs, checked in one order for the CPU and the CUDA binding, so a bad
+// input gets the same error on every device.
+struct PermutationInputs {
+  InfoInputs in;
+  at::Tensor perms;
+};
+
+inline PermutationInputs permutation_inputs(const at::Tensor& x, const c10::optional<at::Tensor>& labels,
+                                            const at::Tensor& edges, bool uniform, int64_t num_classes,
+                                            int64_t history, const at::Tensor& perms_in, double base) {
+  check_permuted_labels(labels);
+  check_base(base);
+  InfoInputs in = info_inputs(x, labels, edges, uniform, num_classes, history);
+  at::Tensor perms = perms_in.contiguous();
+  check_same_device(perms, in.x, "perms", "x");
+  check_perms(perms, in.shape);
+  return {std::move(in), std::move(perms)};
 }
 
 // Counts handed to info_scores must be counts.

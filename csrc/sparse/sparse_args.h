@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common/checks.h"
+#include "common/limits.h"
 #include "common/parallel.h"
 
 namespace pyprune {
@@ -43,7 +44,7 @@ inline void check_structure_sizes(const at::Tensor& col_idx, const at::Tensor& t
                       t_idx.size(0));
   PYPRUNE_CHECK_VALUE(t_perm.size(0) == s.nnz, "'t_perm' must have one entry per value (", s.nnz, "), got ",
                       t_perm.size(0));
-  PYPRUNE_CHECK_VALUE(s.nnz <= std::numeric_limits<int32_t>::max(), "'values' has ", s.nnz,
+  PYPRUNE_CHECK_VALUE(s.nnz <= kMaxSparseIndex, "'values' has ", s.nnz,
                       " entries; the int32 structure holds at most 2^31 - 1");
 }
 

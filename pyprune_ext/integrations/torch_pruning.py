@@ -20,6 +20,7 @@ Torch-Pruning's group graph covers conv nets; for LSTM/GRU hidden units use
 :func:`pyprune_ext.remove_recurrent_units`.
 """
 import contextlib
+import itertools
 import warnings
 from typing import Callable, Iterable, Optional
 
@@ -34,12 +35,10 @@ except ImportError as error:  # pragma: no cover - depends on the environment
                       "pip install 'pyprune_ext[torch-pruning]'") from error
 
 from .._validation import check_choice, check_real
-from ..taylor import CRITERIA, NEED_MEANS, ScoreCollector, normalize_scores
+from ..taylor import CRITERIA, NEED_MEANS, ScoreCollector, normalize_scores, ranking_magnitude
 
 __all__ = ["TaylorChannelImportance"]
 
-# Criteria that can be negative enter the layer normalisation (and the ranking) by magnitude.
-SIGNED = ("first_order", "first_plus_second")
 _OUT_CHANNELS = (tp_function.prune_conv_out_channels, tp_function.prune_linear_out_channels,
                  tp_function.prune_batchnorm_out_channels)
 
@@ -110,18 +109,15 @@ class TaylorChannelImportance(tp.importance.GroupMagnitudeImportance):
         (``trace`` makes a second pass, with the mean gradient of the first). Parameter gradients
         are left as they were."""
         saved = [(p, p.grad) for p in model.parameters()]
-        passes = 2 if self.criterion == "trace" else 1
-        if passes == 2 and iter(batches) is batches:   # a one-shot iterator: keep it for the second pass
-            batches = list(batches)
+        if max_batches is not None:
+            batches = itertools.islice(batches, max_batches)
+
+        def step(batch):
+            inputs, targets = batch
+            loss_fn(model(inputs), targets).backward()
         try:
-            for pass_index in range(passes):
-                if pass_index:
-                    self._collector.with_gbar()
-                with self.recording(model):
-                    for i, (inputs, targets) in enumerate(batches):
-                        if max_batches is not None and i >= max_batches:
-                            break
-                        loss_fn(model(inputs), targets).backward()
+            with self.recording(model):
+                self._collector.gather(batches, step, trace=self.criterion == "trace")
         finally:
             for param, grad in saved:
                 param.grad = grad
@@ -159,9 +155,7 @@ class TaylorChannelImportance(tp.importance.GroupMagnitudeImportance):
             for name, stats in self._collector.stats.items():
                 if stats.count == 0:
                     continue   # a layer the loss does not depend on
-                score = stats.scores((self.criterion,))[self.criterion]
-                if self.criterion in SIGNED:
-                    score = score.abs()
+                score = ranking_magnitude(stats.scores((self.criterion,))[self.criterion], self.criterion)
                 if self.layer_p is not None:
                     score = normalize_scores(score, self.layer_p)
                 self._scores[self._collector.modules[name]] = score

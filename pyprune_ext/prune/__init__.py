@@ -14,6 +14,7 @@ sparse         SparseLinear from scratch at gamma 1 .. 0.04  1/25-density paper
 structured     ResNet channels through Torch-Pruning          thesis chapter 4 criteria, real net
 =============  ===========================================  ==================================
 """
+from . import information, magnitude, region, single_shot, sparse, structured, taylor
 from .information import InformationConfig, run_information
 from .magnitude import MagnitudeConfig, run_magnitude
 from .region import RegionConfig, run_region
@@ -21,20 +22,13 @@ from .single_shot import SingleShotConfig, run_single_shot, single_shot_masks
 from .sparse import SparseConfig, run_sparse
 from .structured import StructuredConfig, run_structured
 from .taylor import TaylorConfig, run_taylor
+from .workflow import Workflow
 
-# name -> (config class, run function, one-line help)
-WORKFLOWS = {
-    "magnitude": (MagnitudeConfig, run_magnitude, "magnitude pruning with retraining (Han et al.)"),
-    "region": (RegionConfig, run_region, "connected-region pruning of an MLP's first layer"),
-    "information": (InformationConfig, run_information, "LSTM unit pruning by MI / TE on moving digits"),
-    "taylor": (TaylorConfig, run_taylor, "Taylor channel pruning of a LeNet5-like CNN, FLOPs tracked"),
-    "single-shot": (SingleShotConfig, run_single_shot, "single-shot |g theta| + alpha theta^2 pruning"),
-    "sparse": (SparseConfig, run_sparse, "SparseLinear MLP trained from scratch at gamma 1 .. 1/25"),
-    "structured": (StructuredConfig, run_structured,
-                   "ResNet channel pruning through Torch-Pruning: our criteria vs its own (FLOPs, latency)"),
-}
+# name -> Workflow record (config, run, help, paper, claims, table, figure), in the CLI's order
+WORKFLOWS = {w.name: w for w in (magnitude.WORKFLOW, region.WORKFLOW, information.WORKFLOW, taylor.WORKFLOW,
+                                 single_shot.WORKFLOW, sparse.WORKFLOW, structured.WORKFLOW)}
 
-__all__ = ["WORKFLOWS", "MagnitudeConfig", "run_magnitude", "RegionConfig", "run_region",
+__all__ = ["WORKFLOWS", "Workflow", "MagnitudeConfig", "run_magnitude", "RegionConfig", "run_region",
            "InformationConfig", "run_information", "TaylorConfig", "run_taylor", "SingleShotConfig",
            "run_single_shot", "single_shot_masks", "SparseConfig", "run_sparse", "StructuredConfig",
            "run_structured"]

@@ -17,6 +17,8 @@ from ..data.sensors import EXERCISES, TEST_SUBJECTS, SensorsNotInstalled, exerci
 from ..data.videos import MOTIONS, moving_digits
 from ..info import InfoAccumulator
 from ..recurrent import remove_recurrent_units
+from .claims import POINTS, Claim
+from .workflow import Workflow
 from . import common as limits
 from .common import (RunSettings, accuracy, batches, median_seconds, progress, pyplot, save_figure, train,
                      write_results)
@@ -292,3 +294,38 @@ def _plot_curves(counts, curves, base_acc, config):
     ax.set_title("Accuracy vs units removed (papers' fig. 3)")
     ax.legend(fontsize=7)
     return save_figure(fig, config, "information_removal")
+
+
+# ---------------------------------------------------------------- how the report reads it
+
+def _orders(direction):
+    def pair(results):
+        mean = results["mean_curve_accuracy"]
+        return mean[f"TE {direction}"], mean[f"MI {direction}"]
+    return pair
+
+
+def _report_claims(task):
+    data = "real smartwatch sequences" if task.endswith("watch") else "moving-digit clips"
+    return [Claim(task, f"TE papers: TE-ordered removal ({direction}) keeps accuracy above MI-ordered, {data} "
+                  "(mean accuracy over the removal curve)", "TE above MI (figure 3, no numbers)", _orders(direction),
+                  0.0, f"TE {direction}", f"MI {direction}") for direction in ("high-first", "low-first")]
+
+
+def _report_table(r):
+    rows = [("unpruned", r["accuracy"])]
+    rows += [(f"mean over the removal curve: {k}", v) for k, v in r["mean_curve_accuracy"].items()]
+    rows += [("Pearson r, TE vs single-unit ablation accuracy", r["correlation_te_ablation"]),
+             ("Pearson r, MI vs single-unit ablation accuracy", r["correlation_mi_ablation"])]
+    return rows
+
+
+def _report_figure(per_seed):
+    xs = per_seed[0]["removed_counts"]
+    return ({name: (xs, [r["curves"][name] for r in per_seed], "k:" if name == "random" else "o-")
+             for name in per_seed[0]["curves"]}, ("hidden units removed", "test accuracy (%)"))
+
+
+WORKFLOW = Workflow("information", InformationConfig, run_information,
+                    "LSTM unit pruning by MI / TE on real smartwatch recordings or moving digits",
+                    "LSTM(128): TE-ordered removal keeps accuracy higher than MI-ordered", _report_claims, _report_table, _report_figure)

@@ -8,11 +8,11 @@ import time
 
 import torch
 
-from .claims import claims_for, evaluate, first_region_round_that_holds, table_rows
+from .claims import evaluate, first_region_round_that_holds, table_rows
 from .common import pyplot
 from .stats import summarize
 
-__all__ = ["write_report", "claim_table", "workflow_table", "cpu_model"]
+__all__ = ["write_report", "claim_table", "claims_at_a_glance", "replace_block", "workflow_table", "cpu_model"]
 
 
 def cpu_model():
@@ -33,9 +33,11 @@ def _interval(s, scale=100, digits=2):
     return f"{scale * s.mean:.{digits}f} [{scale * s.low:.{digits}f}, {scale * s.high:.{digits}f}]"
 
 
-def claim_rows(per_task):
+def claim_rows(per_task, tasks):
     """Every claim's computed row for the tasks that ran (``{task key: [results per seed]}``)."""
-    rows = [row for claim in claims_for(per_task) if (row := evaluate(claim, per_task[claim.task]))]
+    from . import WORKFLOWS
+    claims = [c for task in tasks if task.key in per_task for c in WORKFLOWS[task.workflow].claims(task.key)]
+    rows = [row for claim in claims if (row := evaluate(claim, per_task[claim.task]))]
     return first_region_round_that_holds(rows)
 
 
@@ -65,59 +67,32 @@ def workflow_table(task, workflow, per_seed):
     return lines
 
 
+def claims_at_a_glance(rows, seeds):
+    """The compact claim table of the README: the claim, the paper's figure, our difference with
+    its 95 % interval, and the verdict (between the <!-- claims --> markers of both files)."""
+    lines = [CLAIMS_BEGIN, f"| claim ({len(seeds)} seeds) | paper | ours: difference, points [95 % CI] | verdict |",
+             "| --- | --- | --- | --- |"]
+    for row in rows:
+        c = row.claim
+        versus = f" vs {c.reference}" if c.reference != "-" else ""
+        lines.append(f"| {c.claim} | {c.paper} | {c.ours}{versus}: {_interval(row.difference)} | **{row.verdict}** |")
+    return lines + [CLAIMS_END]
+
+
+CLAIMS_BEGIN, CLAIMS_END = "<!-- claims -->", "<!-- /claims -->"
+
+
+def replace_block(text, lines):
+    """``text`` with the block between the claim markers replaced by ``lines`` (markers included)."""
+    start, end = text.index(CLAIMS_BEGIN), text.index(CLAIMS_END) + len(CLAIMS_END)
+    return text[:start] + "\n".join(lines) + text[end:]
+
+
 # ---------------------------------------------------------------- figures
-
-def _series(workflow, per_seed):
-    """{label: (x values, [y values of each seed], style)} of a workflow's figure, and axis names."""
-    first = per_seed[0]
-    if workflow == "magnitude":
-        xs = [100 * s["target"] for s in first["steps"]]
-        return {"retrained": (xs, [[s["accuracy"] for s in r["steps"]] for r in per_seed], "o-"),
-                "just pruned": (xs, [[s["accuracy_pruned"] for s in r["steps"]] for r in per_seed], "o--")}, \
-            ("weights pruned (%)", "test accuracy (%)")
-    if workflow == "region":
-        xs = list(range(len(first["rounds"]) + 1))
-        return {"accuracy": (xs, [[r["accuracy_magnitude"]] + [x["accuracy"] for x in r["rounds"]] for r in per_seed], "o-"),
-                "neurons >= 90 % pruned": (xs[1:], [[x["share_neurons_pruned_ge_90"] for x in r["rounds"]] for r in per_seed], "s--"),
-                "neurons <= 40 % pruned": (xs[1:], [[x["share_neurons_pruned_le_40"] for x in r["rounds"]] for r in per_seed], "^--")}, \
-            ("region rounds (0: magnitude only)", "%")
-    if workflow == "information":
-        xs = first["removed_counts"]
-        return {name: (xs, [r["curves"][name] for r in per_seed], "k:" if name == "random" else "o-")
-                for name in first["curves"]}, ("hidden units removed", "test accuracy (%)")
-    if workflow == "taylor":
-        keys = sorted(first["runs"][next(iter(first["runs"]))]["accuracy_at"], key=float)
-        xs = [100 * float(k) for k in keys]
-        return {c: (xs, [[r["runs"][c]["accuracy_at"].get(k, math.nan) for k in keys] for r in per_seed], "o-")
-                for c in first["runs"]}, ("FLOPs removed, target (%)", "test accuracy (%)")
-    if workflow == "single-shot":
-        sparsities = list(first["table"])
-        xs = [100 * float(s) for s in sparsities]
-        series = {}
-        for method in first["table"][sparsities[0]]:
-            series[f"{method}, fine-tuned"] = (xs, [[r["table"][s][method]["accuracy"] for s in sparsities] for r in per_seed], "o-")
-            series[f"{method}, just pruned"] = (xs, [[r["table"][s][method]["accuracy_pruned"] for s in sparsities]
-                                                     for r in per_seed], "o:")
-        return series, ("sparsity (%)", "test accuracy (%)")
-    if workflow == "sparse":
-        keys = list(first["rows"])
-        return {"accuracy": ([float(k) for k in keys], [[r["rows"][k]["accuracy"] for k in keys] for r in per_seed], "o-")}, \
-            ("density gamma", "test accuracy (%)")
-    if workflow == "structured":
-        targets = sorted({p["target"] for r in per_seed for run in r["runs"].values() for p in run["points"]})
-        xs = [0.0] + [100 * t for t in targets]
-
-        def curve(r, method):
-            points = {p["target"]: p["accuracy"] for p in r["runs"][method]["points"]}
-            return [r["unpruned"]["accuracy"]] + [points.get(t, math.nan) for t in targets]
-        return {m: (xs, [curve(r, m) for r in per_seed], "s--" if m.startswith("tp_") else "o-")
-                for m in first["runs"]}, ("FLOPs removed, target (%)", "test accuracy (%)")
-    raise KeyError(workflow)
-
 
 def _figure(task, workflow, per_seed, path):
     plt = pyplot()
-    series, (xlabel, ylabel) = _series(workflow, per_seed)
+    series, (xlabel, ylabel) = workflow.figure(per_seed)
     fig, ax = plt.subplots(figsize=(6.4, 3.8))
     for label, (xs, ys, style) in series.items():
         means, lows, highs = [], [], []
@@ -131,7 +106,7 @@ def _figure(task, workflow, per_seed, path):
         ax.fill_between(xs, lows, highs, color=line.get_color(), alpha=0.15, lw=0)
         for seed_values in ys:
             ax.plot(xs, [100 * v for v in seed_values], ".", color=line.get_color(), ms=2, alpha=0.6)
-    if workflow == "sparse":
+    if workflow.name == "sparse":
         ax.set_xscale("log")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
@@ -147,7 +122,8 @@ def write_report(path, per_task, tasks, *, settings, wall_seconds, seeds, quick,
     ``per_task``: ``{task key: [results of each seed]}``; ``settings``: ``{task key: settings line}``;
     ``wall_seconds``: ``{task key: [wall time of each seed]}``."""
     os.makedirs(figures_dir, exist_ok=True)
-    rows = claim_rows(per_task)
+    from . import WORKFLOWS
+    rows = claim_rows(per_task, tasks)
     relative = os.path.relpath(figures_dir, os.path.dirname(os.path.abspath(path)))
     total = sum(sum(v) for v in wall_seconds.values())
     lines = [
@@ -168,6 +144,10 @@ def write_report(path, per_task, tasks, *, settings, wall_seconds, seeds, quick,
         "",
         "## Claims",
         "",
+        *claims_at_a_glance(rows, seeds),
+        "",
+        "In full: ours and the reference, each with its interval, and the test against the bound.",
+        "",
         *claim_table(rows),
         "",
         "What could not be run: the papers' CIFAR-10 rows (Taylor thesis VGG13-like, the single-shot report's "
@@ -179,12 +159,13 @@ def write_report(path, per_task, tasks, *, settings, wall_seconds, seeds, quick,
         if task.key not in per_task:
             continue
         per_seed = per_task[task.key]
-        figure = _figure(task.key, task.workflow, per_seed, os.path.join(figures_dir, f"{task.key}.png"))
+        workflow = WORKFLOWS[task.workflow]
+        figure = _figure(task.key, workflow, per_seed, os.path.join(figures_dir, f"{task.key}.png"))
         lines += [f"## {task.key}", "", f"Data: {per_seed[0].get('data', '-')}. "
                   + (f"Model: {per_seed[0]['model']}. " if "model" in per_seed[0] else "")
                   + f"Settings: {settings[task.key]}. Wall time per seed: "
                   + ", ".join(f"{s:.0f} s" for s in wall_seconds.get(task.key, [])) + ".", "",
-                  *workflow_table(task.key, task.workflow, per_seed), "",
+                  *workflow_table(task.key, workflow, per_seed), "",
                   f"![{task.key}]({relative}/{os.path.basename(figure)})", ""]
     with open(path, "w") as f:
         f.write("\n".join(lines))

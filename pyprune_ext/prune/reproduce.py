@@ -12,7 +12,7 @@ import time
 from .common import SHARED_FIELDS, format_value
 from .runner import Task, finished_results, run_tasks, task_config
 
-__all__ = ["TASKS", "PAPERS", "reproduce", "settings_line"]
+__all__ = ["TASKS", "reproduce", "settings_line"]
 
 # The runs of a reproduction: information on the real and the generated sequences, structured on
 # the network trained elsewhere and on the residual net trained here.
@@ -27,18 +27,6 @@ TASKS = (
     Task("structured", "structured", {"model": "ccexam"}),
     Task("structured-resnet", "structured", {"model": "resnet"}),
 )
-
-# workflow -> the paper's setting and figure (docs/papers.md)
-PAPERS = {
-    "magnitude": "Han et al.: LeNet-300-100, 12x fewer weights, error 1.64% -> 1.59%",
-    "region": "MLP 784-100-50-10, magnitude 0.5 + region 0.4: 94.5% -> 94.1%; neurons >= 90% / <= 40% pruned: 54% / 46%",
-    "information": "LSTM(128): TE-ordered removal keeps accuracy higher than MI-ordered",
-    "taylor": "LeNet5-like, MNIST, 90% FLOPs removed: 99.29% -> 99.13% (meanprod), 99.19% (trace)",
-    "single-shot": "ViT-B/16 (ImageNet-21k), CIFAR-10, 90% sparsity: 95.92% vs 85.70% random",
-    "sparse": "784-500-10, MNIST, gamma 0.04 vs 1.0: 97.90% vs 98.38%",
-    "structured": "no published figure: the thesis criteria (table 4.4a) on a real net, beside Torch-Pruning's",
-}
-
 
 def settings_line(config):
     """The settings a run used: every workflow field, with the ones --quick changed marked."""
@@ -58,7 +46,7 @@ def reproduce(*, quick=False, out_dir="runs/reproduce", seeds=(0,), jobs=1, only
     """Runs ``tasks`` (those whose key or workflow is in ``only``, when given) for every seed,
     keeping finished ones, writes the report (``report``, default :func:`default_report_path`) and
     ``out_dir/results.json``; returns the claim rows."""
-    from .report import claim_table, workflow_table, write_report
+    from .report import CLAIMS_BEGIN, claim_table, claims_at_a_glance, replace_block, workflow_table, write_report
     chosen = [t for t in tasks if not only or t.key in only or t.workflow in only]
     start = time.perf_counter()
     run_tasks(chosen, seeds, quick=quick, out_dir=out_dir, jobs=jobs, show_progress=show_progress, echo=echo)
@@ -78,9 +66,17 @@ def reproduce(*, quick=False, out_dir="runs/reproduce", seeds=(0,), jobs=1, only
                                "reference": r.reference._asdict(), "difference": r.difference._asdict(),
                                "bound": r.claim.bound, "p": r.p, "verdict": r.verdict} for r in rows]},
                   f, indent=1)
+    from . import WORKFLOWS
     for task in chosen:
-        echo("\n".join(workflow_table(task.key, task.workflow, per_task[task.key])))
+        echo("\n".join(workflow_table(task.key, WORKFLOWS[task.workflow], per_task[task.key])))
     echo("\n".join(claim_table(rows)))
+    readme = os.path.join(os.path.dirname(os.path.abspath(report)), os.pardir, "README.md")
+    if not quick and only is None and tasks is TASKS and os.path.exists(readme):
+        with open(readme) as f:   # the README shows the same claim table as the report
+            text = f.read()
+        if CLAIMS_BEGIN in text:
+            with open(readme, "w") as f:
+                f.write(replace_block(text, claims_at_a_glance(rows, list(seeds))))
     echo(f"report: {report}; per-seed results: {out_dir}/<task>/seed_<k>/results.json; "
          f"wall time {time.perf_counter() - start:.0f} s")
     return rows

@@ -24,7 +24,7 @@ def seed_dir(out_dir, task, seed):
 
 def _config(task, seed, quick, out_dir):
     from . import WORKFLOWS
-    config_class = WORKFLOWS[task.workflow][0]
+    config_class = WORKFLOWS[task.workflow].config
     settings = dict(task.overrides, seed=seed, show_progress=False, out_dir=seed_dir(out_dir, task, seed))
     return config_class.quick(**settings) if quick else config_class(**settings)
 
@@ -55,7 +55,7 @@ def _run_one(task, seed, quick, out_dir, threads):
     torch.set_num_threads(threads)
     config = _config(task, seed, quick, out_dir)
     start = time.perf_counter()
-    WORKFLOWS[task.workflow][1](config)
+    WORKFLOWS[task.workflow].run(config)
     seconds = time.perf_counter() - start
     path = os.path.join(config.out_dir, "results.json")
     with open(path) as f:

@@ -15,6 +15,8 @@ import torch
 
 from ..topk import global_topk_masks, magnitude_masks
 from ..data import DIGITS_CHOICES, digits
+from .claims import POINTS, Claim
+from .workflow import Workflow
 from . import common as limits
 from .common import (RunSettings, accuracy, batches, classification_loss, dense_vs_sparse_times, progress,
                      prunable_layers, pyplot, save_figure, set_mask, timing_line, train, write_results)
@@ -167,3 +169,44 @@ def _plot(table, config):
     ax.set_title(f"Single-shot pruning, alpha = {config.alpha:g}")
     ax.legend()
     return save_figure(fig, config, "single_shot")
+
+
+# ---------------------------------------------------------------- how the report reads it
+
+def _versus(method, other, key="accuracy", sparsity="0.9"):
+    def pair(results):
+        row = results["table"].get(sparsity, {})
+        return (row[method][key], row[other][key]) if method in row and other in row else None
+    return pair
+
+
+def _report_claims(task):
+    return [*[Claim(task, f"Single-shot: ours above {other} at 90 % sparsity, fine-tuned", figure,
+                    _versus("ours", other), 0.0, "ours", other)
+              for other, figure in (("random", "95.92 % vs 85.70 % (ViT-B/16, CIFAR-10)"), ("snip", "not reported"),
+                                    ("magnitude", "not reported"))],
+            Claim(task, "Single-shot: ours above random at 90 % sparsity, just pruned (no fine-tuning)", "not reported",
+                  _versus("ours", "random", "accuracy_pruned"), 0.0, "ours", "random")]
+
+
+def _report_table(r):
+    rows = [("pre-trained", r["accuracy"])]
+    for sparsity, row in r["table"].items():
+        for method, cell in row.items():
+            rows += [(f"{float(sparsity):.0%} {method}, just pruned", cell["accuracy_pruned"]),
+                     (f"{float(sparsity):.0%} {method}, fine-tuned", cell["accuracy"])]
+    return rows
+
+
+def _report_figure(per_seed):
+    sparsities = list(per_seed[0]["table"])
+    xs = [100 * float(s) for s in sparsities]
+    series = {}
+    for method in per_seed[0]["table"][sparsities[0]]:
+        for key, label, style in (("accuracy", "fine-tuned", "o-"), ("accuracy_pruned", "just pruned", "o:")):
+            series[f"{method}, {label}"] = (xs, [[r["table"][s][method][key] for s in sparsities] for r in per_seed], style)
+    return series, ("sparsity (%)", "test accuracy (%)")
+
+
+WORKFLOW = Workflow("single-shot", SingleShotConfig, run_single_shot, "single-shot |g theta| + alpha theta^2 pruning",
+                    "ViT-B/16 (ImageNet-21k), CIFAR-10, 90% sparsity: 95.92% vs 85.70% random", _report_claims, _report_table, _report_figure)

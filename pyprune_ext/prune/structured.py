@@ -7,6 +7,7 @@ latency at each target, and the time each criterion's scoring took over the same
 ``pip install 'pyprune_ext[torch-pruning]'``."""
 import copy
 import dataclasses
+import math
 import time
 from typing import Tuple
 
@@ -14,6 +15,8 @@ import torch
 
 from ..taylor import CRITERIA
 from ..data import DIGITS_CHOICES, digits
+from .claims import POINTS, Claim
+from .workflow import Workflow
 from . import common as limits
 from .common import (RunSettings, accuracy, batches, classification_loss, median_seconds, progress, pyplot,
                      save_figure, train, write_results)
@@ -214,3 +217,47 @@ def _plot(base, runs, config, model_name):
     by_latency.legend(fontsize=7)
     fig.suptitle(f"{model_name} channel pruning")
     return save_figure(fig, config, "structured")
+
+
+# ---------------------------------------------------------------- how the report reads it
+
+def _at_target(method, peer, target):
+    def pair(results):
+        def at(name):
+            run = results["runs"].get(name)
+            return next((p["accuracy"] for p in run["points"] if abs(p["target"] - target) < 1e-9), None) if run else None
+        a, b = at(method), at(peer)
+        return None if a is None or b is None else (a, b)
+    return pair
+
+
+def _report_claims(task):
+    return [Claim(task, f"Structured ({task}): ours (fisher) against Torch-Pruning's {peer[3:]} at {target:.0%} FLOPs "
+                  "removed", "no published figure", _at_target("fisher", peer, target), 0.0, "fisher", peer)
+            for peer in PEERS for target in (0.5, 0.7, 0.9)]
+
+
+def _report_table(r):
+    rows = [("unpruned", r["unpruned"]["accuracy"])]
+    for method, run in r["runs"].items():
+        for p in run["points"]:
+            rows += [(f"{method} at {p['target']:.0%} target: accuracy", p["accuracy"]),
+                     (f"{method} at {p['target']:.0%} target: FLOPs removed", p["flops_removed"])]
+    return rows
+
+
+def _report_figure(per_seed):
+    targets = sorted({p["target"] for r in per_seed for run in r["runs"].values() for p in run["points"]})
+    xs = [0.0] + [100 * t for t in targets]
+
+    def curve(r, method):
+        points = {p["target"]: p["accuracy"] for p in r["runs"][method]["points"]}
+        return [r["unpruned"]["accuracy"]] + [points.get(t, math.nan) for t in targets]
+    return ({m: (xs, [curve(r, m) for r in per_seed], "s--" if m in PEERS else "o-") for m in per_seed[0]["runs"]},
+            ("FLOPs removed, target (%)", "test accuracy (%)"))
+
+
+WORKFLOW = Workflow("structured", StructuredConfig, run_structured,
+                    "channel pruning through Torch-Pruning: our criteria vs its own (FLOPs, latency)",
+                    "no published figure: the thesis criteria (table 4.4a) on a real net, beside Torch-Pruning's",
+                    _report_claims, _report_table, _report_figure)

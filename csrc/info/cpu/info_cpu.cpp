@@ -339,14 +339,12 @@ std::tuple<at::Tensor, at::Tensor> info_permutation_null_cpu(
     const at::Tensor& x_in, const c10::optional<at::Tensor>& labels_in, const at::Tensor& edges_in, bool uniform,
     int64_t num_classes, int64_t history, const at::Tensor& perms_in, double log_base,
     bool miller_madow) {
-  check_permuted_labels(labels_in);
-  const InfoInputs in = info_inputs(x_in, labels_in, edges_in, uniform, num_classes, history);
+  const PermutationInputs checked =
+      permutation_inputs(x_in, labels_in, edges_in, uniform, num_classes, history, perms_in, log_base);
+  const InfoInputs& in = checked.in;
   const at::Tensor& x = in.x;
   const InfoShape& shape = in.shape;
-  const at::Tensor perms = perms_in.contiguous();
-  check_base(log_base);
-  check_same_device(perms, x, "perms", "x");
-  check_perms(perms, shape);
+  const at::Tensor& perms = checked.perms;
   const Labels lab = make_labels(in.labels, shape);
   const int64_t num_perms = perms.size(0);
   const int64_t rows = shape.sequences * shape.steps;

@@ -135,15 +135,13 @@ std::tuple<at::Tensor, at::Tensor> info_permutation_null_cuda(
     const at::Tensor& x_in, const c10::optional<at::Tensor>& labels_in, const at::Tensor& edges_in, bool uniform,
     int64_t num_classes, int64_t history, const at::Tensor& perms_in, double base,
     bool miller_madow) {
-  check_permuted_labels(labels_in);
-  check_base(base);
   const c10::cuda::CUDAGuard guard(x_in.device());
-  const InfoInputs in = info_inputs(x_in, labels_in, edges_in, uniform, num_classes, history);
+  const PermutationInputs checked =
+      permutation_inputs(x_in, labels_in, edges_in, uniform, num_classes, history, perms_in, base);
+  const InfoInputs& in = checked.in;
   const at::Tensor &x = in.x, &edges = in.edges;
   const InfoShape& shape = in.shape;
-  const at::Tensor perms = perms_in.contiguous();
-  check_same_device(perms, x, "perms", "x");
-  check_perms(perms, shape);
+  const at::Tensor& perms = checked.perms;
   const c10::optional<at::Tensor>& labels = in.labels;
   const int64_t num_perms = perms.size(0);
   auto opts = x.options().dtype(at::kDouble);
