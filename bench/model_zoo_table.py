@@ -1,7 +1,8 @@
 """The model-zoo table of docs/model_zoo.md: every model of tests/test_model_zoo.py (slow ones
-included) pruned 50 % through Torch-Pruning with ours and with Torch-Pruning's Taylor on the same
-batches; MACs and parameters before and after, and which importances worked. Run it in the zoo
-venv (.ci/check_zoo.sh makes one): ``.venv-zoo/bin/python bench/model_zoo_table.py``."""
+included) pruned 50 % through Torch-Pruning with ours and with Torch-Pruning's Taylor (sized to
+the root, as the test compares) on the same batches; MACs and parameters before and after, and
+which importances worked. Run it in the zoo
+venv (.ci/check_zoo.sh makes one): ``.venv-zoo/bin/python bench/model_zoo_table.py [names]``."""
 import copy
 import os
 import sys
@@ -18,18 +19,13 @@ def main():
     tp = zoo.tp
     rows = ["| model | MACs before | params before | MACs after (ours / TP Taylor) | params after (ours / TP Taylor) "
             "| same channels | seconds |", "| --- | --- | --- | --- | --- | --- | --- |"]
-    for name, (build, size, _) in zoo.MODELS.items():
+    for name in [n for n in zoo.MODELS if not sys.argv[1:] or any(a in n for a in sys.argv[1:])]:
         start = time.perf_counter()
-        torch.manual_seed(0)
-        model = build().eval()
-        example = torch.randn(1, 3, size, size)
-        g = torch.Generator().manual_seed(1)
-        batches = [(torch.randn(2, 3, size, size, generator=g), torch.randint(0, 1000, (2,), generator=g))
-                   for _ in range(2)]
+        model, example, batches = zoo.setup(name)
         macs, params = tp.utils.count_ops_and_params(model, example)
         results = {}
         for label, importance in (("ours", zoo.TaylorChannelImportance("fisher")),
-                                  ("tp", tp.importance.GroupTaylorImportance())):
+                                  ("tp", zoo.RootSizedTaylor())):
             try:
                 pruned = zoo.prune(copy.deepcopy(model), importance, example, batches)
                 with torch.no_grad():
@@ -41,8 +37,12 @@ def main():
         cells = []
         for i in (0, 1):
             cells.append(" / ".join(f"{results[k][0][i] / 1e6:.1f}M" if results[k][0] else "fails" for k in ("ours", "tp")))
-        same = ("yes" if results["ours"][1] == results["tp"][1] else "NO") if all(results[k][0] for k in results) \
-            else ("both fail" if not any(results[k][0] for k in results) else "one fails")
+        if not all(results[k][0] for k in results):
+            same = "both fail" if not any(results[k][0] for k in results) else "one fails"
+        elif name in zoo.CHOICE_DEPENDENT:
+            same = "by choice (see above)"
+        else:
+            same = "yes" if results["ours"][1] == results["tp"][1] else "NO"
         rows.append(f"| {name} | {macs / 1e6:.1f}M | {params / 1e6:.2f}M | {cells[0]} | {cells[1]} | {same} | "
                     f"{time.perf_counter() - start:.0f} |")
         print(rows[-1], flush=True)

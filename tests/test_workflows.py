@@ -300,7 +300,7 @@ def test_reproduce_two_seeds_writes_the_report_and_keeps_finished_runs(tmp_path)
     assert "| claim | paper | ours |" in text and "97.90 % vs 98.38 %" in text and "## sparse" in text
     assert "quick" in text and "Seeds 0, 1" in text
     assert (tmp_path / "report" / "figures" / "results" / "sparse.png").stat().st_size > 10_000
-    with open(out / "results.json") as f:
+    with open(tmp_path / "report" / "results.json") as f:
         gathered = json.load(f)
     assert len(gathered["per_seed"]["single-shot"]) == 2 and gathered["claims"]
     assert gathered["per_seed"]["sparse"][0] != gathered["per_seed"]["sparse"][1]   # seeds differ

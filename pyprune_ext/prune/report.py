@@ -16,10 +16,13 @@ __all__ = ["write_report", "claim_table", "claims_at_a_glance", "replace_block",
 
 
 def cpu_model():
+    """The CPU's model name with its family and model numbers (a VM often shows only a brand)."""
     try:
         with open("/proc/cpuinfo") as f:
-            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
+            fields = dict(line.split(":", 1) for line in f.read().split("\n\n")[0].splitlines() if ":" in line)
+        fields = {k.strip(): v.strip() for k, v in fields.items()}
+        return f"{fields['model name']} (family {fields.get('cpu family', '?')} model {fields.get('model', '?')})"
+    except (OSError, KeyError):
         return platform.processor() or platform.machine()
 
 
@@ -117,10 +120,11 @@ def _figure(task, workflow, per_seed, path):
     return path
 
 
-def write_report(path, per_task, tasks, *, settings, wall_seconds, seeds, quick, figures_dir):
+def write_report(path, per_task, tasks, *, settings, wall_seconds, seeds, quick, figures_dir, span_seconds=None):
     """Writes the report to ``path`` and its figures to ``figures_dir``; returns the claim rows.
     ``per_task``: ``{task key: [results of each seed]}``; ``settings``: ``{task key: settings line}``;
-    ``wall_seconds``: ``{task key: [wall time of each seed]}``."""
+    ``wall_seconds``: ``{task key: [wall time of each seed]}``; ``span_seconds``: from the first
+    run's start to the last one's end."""
     os.makedirs(figures_dir, exist_ok=True)
     from . import WORKFLOWS
     rows = claim_rows(per_task, tasks)
@@ -133,8 +137,10 @@ def write_report(path, per_task, tasks, *, settings, wall_seconds, seeds, quick,
         f"{time.strftime('%Y-%m-%d')}. Machine: {cpu_model()}, {os.cpu_count()} logical CPUs, torch "
         f"{torch.__version__}, Python {platform.python_version()}. Seeds {', '.join(map(str, seeds))}: each "
         "varies the initialisation, the batch order, the scored batches, the masks and the random baselines; "
-        "the data split never changes. Wall time of the runs: "
-        f"{total / 60:.1f} CPU-process minutes in all ({', '.join(f'{k} {sum(v) / 60:.1f}' for k, v in wall_seconds.items())}).",
+        "the data split never changes. Wall time: "
+        + (f"{span_seconds / 60:.0f} minutes from the first run's start to the last one's end; " if span_seconds else "")
+        + f"{total / 60:.1f} process-minutes in all, each process with its share of the threads "
+        f"({', '.join(f'{k} {sum(v) / 60:.1f}' for k, v in wall_seconds.items())}).",
         "",
         "Every interval is the Student-t 95 % interval of the mean over seeds; every comparison is paired over "
         "the same seeds (the paired t-test of the mean difference against the claim's bound, two-sided). A "

@@ -3,7 +3,7 @@ verdict, one table and one figure per workflow (docs/results.md by default for a
 
 Each (task, seed) writes its own ``results.json`` under ``out_dir/<task>/seed_<k>/``; a finished
 one is kept when the command is started again, so a long reproduction can be stopped and resumed.
-``out_dir/results.json`` gathers the per-seed values of every task and the claim rows."""
+``results.json`` beside the report gathers the per-seed values of every task and the claim rows."""
 import dataclasses
 import json
 import os
@@ -45,22 +45,27 @@ def reproduce(*, quick=False, out_dir="runs/reproduce", seeds=(0,), jobs=1, only
               report=None, show_progress=True, echo=print):
     """Runs ``tasks`` (those whose key or workflow is in ``only``, when given) for every seed,
     keeping finished ones, writes the report (``report``, default :func:`default_report_path`) and
-    ``out_dir/results.json``; returns the claim rows."""
+    the per-seed values beside it (``.json``); returns the claim rows."""
     from .report import CLAIMS_BEGIN, claim_table, claims_at_a_glance, replace_block, workflow_table, write_report
     chosen = [t for t in tasks if not only or t.key in only or t.workflow in only]
     start = time.perf_counter()
     run_tasks(chosen, seeds, quick=quick, out_dir=out_dir, jobs=jobs, show_progress=show_progress, echo=echo)
-    per_task, walls, settings = {}, {}, {}
+    per_task, walls, settings, spans = {}, {}, {}, []
     for task in chosen:
         payloads = [finished_results(task, seed, quick, out_dir) for seed in seeds]
+        for p in payloads:   # each run's (start, end), from when it wrote its results and how long it took
+            end = time.mktime(time.strptime(p["written"], "%Y-%m-%dT%H:%M:%S"))
+            spans.append((end - p.get("wall_seconds", 0.0), end))
         per_task[task.key] = [p["results"] for p in payloads]
         walls[task.key] = [p.get("wall_seconds", 0.0) for p in payloads]
         settings[task.key] = settings_line(task_config(task, seeds[0], quick, out_dir))
     report = report or default_report_path(quick, out_dir)
     figures = os.path.join(os.path.dirname(report) or ".", "figures", "results")
     rows = write_report(report, per_task, chosen, settings=settings, wall_seconds=walls, seeds=list(seeds),
-                        quick=quick, figures_dir=figures)
-    with open(os.path.join(out_dir, "results.json"), "w") as f:
+                        quick=quick, figures_dir=figures,
+                        span_seconds=max(e for _, e in spans) - min(b for b, _ in spans) if spans else None)
+    gathered = os.path.splitext(report)[0] + ".json"   # beside the report: the per-seed values it rests on
+    with open(gathered, "w") as f:
         json.dump({"seeds": list(seeds), "quick": quick, "per_seed": per_task, "wall_seconds": walls,
                    "claims": [{"claim": r.claim.claim, "task": r.claim.task, "ours": r.ours._asdict(),
                                "reference": r.reference._asdict(), "difference": r.difference._asdict(),
@@ -77,6 +82,6 @@ def reproduce(*, quick=False, out_dir="runs/reproduce", seeds=(0,), jobs=1, only
         if CLAIMS_BEGIN in text:
             with open(readme, "w") as f:
                 f.write(replace_block(text, claims_at_a_glance(rows, list(seeds))))
-    echo(f"report: {report}; per-seed results: {out_dir}/<task>/seed_<k>/results.json; "
+    echo(f"report: {report}, per-seed values: {gathered} and {out_dir}/<task>/seed_<k>/results.json; "
          f"wall time {time.perf_counter() - start:.0f} s")
     return rows
