@@ -115,22 +115,18 @@ def test_accumulator_update(benchmark, shape, impl):
     assert int(acc.joint_counts[0].sum()) > 0
 
 
-PERMUTATION_SHAPES = scaled([(128, 400, 100, 8, 10)], axis=1)   # (N, S, T, B, K)
+PERMUTATION_SHAPES = SHAPES[:1]
 
 
-@pytest.mark.parametrize("impl", ["one call", "ours"])
+@pytest.mark.parametrize("impl", ["one chunk", "ours"])
 @pytest.mark.parametrize("shape", PERMUTATION_SHAPES, ids=lambda s: f"N{s[0]}")
-def test_permutation_chunks(benchmark, shape, impl):
-    """What splitting a permutation test into interruptible chunks of ~0.5 s costs: the whole null
-    in one op call against permutation_test (chunks, the observed scores and the p-values)."""
+def test_permutation_chunks(benchmark, shape, impl, monkeypatch):
+    """What splitting a permutation test into interruptible chunks of ~0.8 s costs: the same call
+    with every permutation in one chunk against the default chunks."""
+    import pyprune_ext.info as info
     n, s, t, b, k = shape
     x, y = data(shape)
-    benchmark.group = f"permutation test, 20 permutations, N={n} S={s} T={t} B={b} K={k}"
-    perms = torch.stack([torch.randperm(s, generator=torch.Generator().manual_seed(i)) for i in range(20)])
-    if impl == "one call":
-        lo, hi = torch.aminmax(x.reshape(-1, n), dim=0)
-        steps = torch.linspace(0, 1, b + 1, dtype=torch.float64)
-        edges = lo.double()[:, None] + (hi - lo).double()[:, None] * steps
-        run(benchmark, lambda: torch.ops.pyprune.info_permutation_null(x, y, edges, True, k, 1, perms, 2.0, False))
-    else:
-        run(benchmark, lambda: pp.permutation_test(x, y, k, num_permutations=20, progress=False))
+    benchmark.group = f"permutation test, 200 permutations, N={n} S={s} T={t} B={b} K={k}"
+    if impl == "one chunk":
+        monkeypatch.setattr(info, "_CHUNK_SECONDS", 1e9)
+    run(benchmark, lambda: pp.permutation_test(x, y, k, num_permutations=200, progress=False))
