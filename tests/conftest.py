@@ -30,3 +30,8 @@ def cpu_level(request):
     pp.set_cpu_capability(request.param)
     yield request.param
     pp.set_cpu_capability(before)
+
+
+def pytest_report_header(config):
+    """Which build the tests ran against (the zoo venv must use its installed copy)."""
+    return f"pyprune_ext from {pp.__file__}, torch {torch.__version__}"
