@@ -16,4 +16,7 @@ rm -rf build   # objects of the main venv's torch must not be reused
 "$venv/bin/pip" install -q --no-build-isolation '.[test]'
 # From / : the checkout's own pyprune_ext (built for the main venv's torch) must not be the one imported.
 (cd / && "$venv/bin/python" -c "import torch, pyprune_ext; assert 'site-packages' in pyprune_ext.__file__; print('torch', torch.__version__, 'pyprune_ext from', pyprune_ext.__file__)")
-"$venv/bin/pytest" -q -p no:cacheprovider -m "not slow" tests
+# Run from outside the checkout (the subprocess tests start Pythons in the working directory).
+repo=$PWD
+cd "$(mktemp -d)"
+"$venv/bin/pytest" -q -p no:cacheprovider -c "$repo/pyproject.toml" --rootdir "$repo" -m "not slow" "$repo/tests"
