@@ -1,10 +1,16 @@
 """Builds the extension pyprune_ext._C; the package's metadata is in pyproject.toml.
 
 One extension holds every op: the CPU kernels always, the CUDA kernels when asked for or possible.
-On x86-64 each CPU kernel file (csrc/<family>/cpu/*.cpp) is compiled three times, for the
-baseline instruction set, for AVX2 (x86-64-v3) and for AVX-512 (x86-64-v4 + VPOPCNTDQ), and the
-library picks the best copy the CPU runs when it loads (csrc/common/cpu_capability.h), so one
-binary runs, fast, on any x86-64 CPU. Elsewhere (aarch64) the baseline copy is the only one.
+The sources sit in fixed places (csrc/README.md), and a file anywhere else stops the build:
+  csrc/*.cpp, csrc/common/*.cpp,          compiled once, with the baseline flags: the schemas,
+  csrc/<family>/*.cpp, .../autograd/*.cpp the entry points (checks, allocation, dtype) and their
+                                          TORCH_LIBRARY_IMPL registrations
+  csrc/<family>/cpu/*.cpp                 the CPU kernels, torch-free, compiled once per CPU
+                                          capability: on x86-64 for the baseline instruction set,
+                                          AVX2 (x86-64-v3) and AVX-512 (x86-64-v4 + VPOPCNTDQ),
+                                          elsewhere for the baseline only; the library calls the
+                                          best copy the CPU runs (csrc/common/cpu_capability.h)
+  csrc/<family>/cuda/*.cu, *.cpp          the CUDA kernels and their bindings, CUDA builds only
 
 Environment switches (read at build time):
   FORCE_CUDA=1            build the CUDA kernels even without a visible GPU
@@ -24,13 +30,35 @@ import torch
 from setuptools import setup
 from torch.utils.cpp_extension import CUDA_HOME, BuildExtension, CppExtension, CUDAExtension
 
-# The extra copies of the CPU kernels: level -> compiler flags. cpu_capability.cpp checks the same
-# features at run time before it lets a level run.
-CPU_LEVELS = {
+# The copies of the CPU kernels: capability -> compiler flags. cpu_capability.cpp checks the same
+# features at run time before it lets a capability run.
+CPU_CAPABILITIES = {
+    "default": [],
     "avx2": ["-march=x86-64-v3"],
     "avx512": ["-march=x86-64-v4", "-mavx512vpopcntdq"],
 }
-CPU_KERNEL_SOURCES = sorted(glob.glob("csrc/*/cpu/*.cpp"))
+ONCE_SOURCES = ["csrc/*.cpp", "csrc/common/*.cpp", "csrc/*/*.cpp", "csrc/*/autograd/*.cpp"]
+CPU_KERNEL_SOURCES = ["csrc/*/cpu/*.cpp"]
+CUDA_SOURCES = ["csrc/*/cuda/*.cu", "csrc/*/cuda/*.cpp"]
+
+
+# Folder names with a meaning inside a family; at the top of csrc/ they are no family.
+_NOT_FAMILIES = ("cpu", "cuda", "autograd")
+
+
+def _sources(patterns):
+    paths = {path for pattern in patterns for path in glob.glob(pattern)}
+    return sorted(path for path in paths if path.split(os.sep)[1] not in _NOT_FAMILIES)
+
+
+def _check_source_places():
+    """A source file the patterns above miss would silently not be built: stop instead."""
+    known = set(_sources(ONCE_SOURCES + CPU_KERNEL_SOURCES + CUDA_SOURCES))
+    stray = sorted(path for ext in ("cpp", "cc", "cu") for path in glob.glob(f"csrc/**/*.{ext}", recursive=True)
+                   if path not in known)
+    if stray:
+        raise SystemExit(f"pyprune_ext: {', '.join(stray)}: not in a place the build compiles; see csrc/README.md "
+                         "(kernels in csrc/<family>/cpu/, entry points in csrc/<family>/)")
 
 
 def _flag(name):
@@ -45,20 +73,23 @@ def _want_cuda():
     return torch.cuda.is_available() and CUDA_HOME is not None
 
 
-def _cpu_levels():
-    return CPU_LEVELS if platform.machine().lower() in ("x86_64", "amd64") else {}
+def _cpu_capabilities():
+    if platform.machine().lower() in ("x86_64", "amd64"):
+        return CPU_CAPABILITIES
+    return {"default": CPU_CAPABILITIES["default"]}
 
 
 _ALIAS_GROUP = re.compile(r"[CD]5E[A-Za-z0-9_]*$")
 
 
-def _keep_inline_functions_private(objects, level):
-    """Renames the weak functions an extra level's object defines (the out-of-line copies of
-    inline and template functions from torch's and the standard library's headers) to
-    `name.cpu_<level>`. Without this the linker keeps one copy of each such function for the whole
-    library, and the one it keeps may be the AVX-512 copy that baseline code then calls: SIGILL on
-    an older CPU. Weak data (static locals, vtables, type info) keeps its name, so it stays shared."""
-    suffix = f".cpu_{level}"
+def _keep_inline_functions_private(objects, capability):
+    """Renames the weak functions an AVX2 or AVX-512 object defines (the out-of-line copies of
+    inline and template functions from the standard library's and our headers) to
+    `name.cpu_<capability>`. Without this the linker keeps one copy of each such function for the
+    whole library, and the one it keeps may be the AVX-512 copy that baseline code then calls:
+    SIGILL on an older CPU. Weak data (static locals, vtables, type info) keeps its name, so it
+    stays shared."""
+    suffix = f".cpu_{capability}"
     for obj in objects:
         symbols = subprocess.run(["nm", "--defined-only", obj], check=True, capture_output=True, text=True).stdout
         # W: weak functions; n + C5/D5: the signatures of the groups that hold a class's
@@ -76,31 +107,35 @@ def _keep_inline_functions_private(objects, level):
             os.unlink(table.name)
 
 
-class BuildExtensionPerCpuLevel(BuildExtension):
-    """Compiles the CPU kernel files once more per extra level, each copy into the namespace
-    pyprune::cpu_<level> with its own private copies of the header functions it uses."""
+class BuildExtensionPerCpuCapability(BuildExtension):
+    """Compiles the CPU kernel files once per capability, each copy into the namespace
+    pyprune::cpu_<capability> with its own private copies of the header functions it uses. The
+    kernels get csrc/ as their only include path: a torch header in a kernel fails the build."""
 
     def build_extension(self, ext):
         cxx = ext.extra_compile_args["cxx"] if isinstance(ext.extra_compile_args, dict) else ext.extra_compile_args
-        for level, flags in _cpu_levels().items():
-            macros = ext.define_macros + [("PYPRUNE_CPU_LEVEL", f"cpu_{level}")]
+        for capability, flags in _cpu_capabilities().items():
+            macros = ext.define_macros + [("PYPRUNE_CPU_CAPABILITY", capability)]
             # the ninja compile BuildExtension installs takes {"cxx": flags} (and "nvcc" with CUDA)
             post = {"cxx": cxx + flags, "nvcc": []}
             objects = self.compiler.compile(
-                CPU_KERNEL_SOURCES, output_dir=os.path.join(self.build_temp, f"cpu_{level}"), macros=macros,
-                include_dirs=ext.include_dirs, debug=self.debug, extra_postargs=post, depends=ext.depends)
-            _keep_inline_functions_private(objects, level)
+                _sources(CPU_KERNEL_SOURCES), output_dir=os.path.join(self.build_temp, f"cpu_{capability}"),
+                macros=macros, include_dirs=[os.path.abspath("csrc")], debug=self.debug, extra_postargs=post,
+                depends=ext.depends)
+            if flags:
+                _keep_inline_functions_private(objects, capability)
             ext.extra_objects += objects
         super().build_extension(ext)
 
 
 def _extension():
+    _check_source_places()
     with_cuda = _want_cuda()
-    sources = (["csrc/pyprune.cpp", "csrc/common/cpu_capability.cpp", "csrc/cpu/register_cpu.cpp"]
-               + CPU_KERNEL_SOURCES + sorted(glob.glob("csrc/*/autograd/*.cpp")))
+    sources = _sources(ONCE_SOURCES)
     cxx = ["-O0", "-g"] if _flag("DEBUG") else ["-O3"]
     cxx.append("-fopenmp")  # the C++ standard is the one torch asks for
-    macros = [(f"PYPRUNE_BUILT_{level.upper()}", None) for level in _cpu_levels()]
+    macros = [(f"PYPRUNE_BUILT_{capability.upper()}", None) for capability in _cpu_capabilities()
+              if capability != "default"]
     # -lstdc++: Debian/Ubuntu Pythons link extensions with `gcc -shared`, which leaves the library
     # without a libstdc++ dependency; its C++ runtime calls (e.g. formatting an int into an error
     # message) then bind unversioned and crashed on an Ubuntu 24.04 CUDA build.
@@ -110,7 +145,7 @@ def _extension():
                   extra_link_args=["-fopenmp", "-lstdc++"], py_limited_api=True)
     if with_cuda:
         # Kernels (.cu) are plain CUDA behind launch APIs; the *_cuda.cpp files bind them to torch.
-        sources += sorted(glob.glob("csrc/*/cuda/*.cu")) + sorted(glob.glob("csrc/*/cuda/*.cpp"))
+        sources += _sources(CUDA_SOURCES)
         macros.append(("WITH_CUDA", None))
         nvcc = ["-O3", "--expt-relaxed-constexpr", "-lineinfo"] + os.getenv("NVCC_FLAGS", "").split()
         print(f"pyprune_ext: building CPU + CUDA ({CUDA_HOME})")
@@ -123,6 +158,6 @@ def _extension():
 setup(
     ext_modules=[_extension()],
     options={"bdist_wheel": {"py_limited_api": "cp39"}},
-    cmdclass={"build_ext": BuildExtensionPerCpuLevel.with_options(use_ninja=True)},
+    cmdclass={"build_ext": BuildExtensionPerCpuCapability.with_options(use_ninja=True)},
     zip_safe=False,
 )

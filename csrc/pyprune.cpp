@@ -1,5 +1,5 @@
 // Every op schema of pyprune_ext, in one place. Device files add implementations with
-// TORCH_LIBRARY_IMPL(pyprune, CPU/CUDA, m) (csrc/cpu/register_cpu.cpp, csrc/<family>/cuda/) and the
+// TORCH_LIBRARY_IMPL(pyprune, CPU/CUDA, m) (csrc/<family>/<family>_cpu.cpp, csrc/<family>/cuda/) and the
 // sparse layer's autograd kernel (csrc/sparse/autograd/); pyprune_ext/_ops.py adds fake kernels.
 // The math of each op is in docs/ and the docstrings of the Python wrappers.
 #include <Python.h>
@@ -31,8 +31,8 @@ std::vector<int64_t> limits_op() {
 
 TORCH_LIBRARY(pyprune, m) {
   // ---- the library itself (pyprune_ext/_ops.py) ----
-  // The CPU kernels' instruction-set level in use, choosing one (tests, benchmarks), and the
-  // levels this build has and this CPU runs, comma-separated, lowest first.
+  // The CPU kernels' instruction-set capability in use, choosing one (tests, benchmarks), and the
+  // capabilities this build has and this CPU runs, comma-separated, lowest first.
   m.def("cpu_capability() -> str", &cpu_capability_op);
   m.def("set_cpu_capability(str name) -> ()", &set_cpu_capability_op);
   m.def("supported_cpu_capabilities() -> str", &supported_cpu_capabilities_op);

@@ -1,5 +1,5 @@
-// Detection and choice of the CPU kernels' instruction-set level (see cpu_capability.h). This
-// file is compiled with the baseline flags only, like everything outside csrc/<family>/cpu/.
+// Detection and choice of the CPU kernels' instruction-set capability (see cpu_capability.h).
+// Compiled once, with the baseline flags, like everything outside csrc/<family>/cpu/.
 #include "common/cpu_capability.h"
 
 #include <atomic>
@@ -12,7 +12,7 @@ namespace {
 
 constexpr const char* kNames[kNumCpuCapabilities] = {"default", "avx2", "avx512"};
 
-// Which levels setup.py compiled (the macros are defined for this file only when it did).
+// Which capabilities setup.py compiled (the macros are defined for this file only when it did).
 bool built(CpuCapability capability) {
   switch (capability) {
     case CpuCapability::kDefault:
@@ -33,8 +33,8 @@ bool built(CpuCapability capability) {
   return false;
 }
 
-// Whether this CPU (and the OS, which must save the wider registers) runs a level's copy. The
-// features listed are exactly what setup.py's flags for that level let the compiler use.
+// Whether this CPU (and the OS, which must save the wider registers) runs a capability's copy.
+// The features listed are exactly what setup.py's flags for that capability let the compiler use.
 bool cpu_runs(CpuCapability capability) {
   if (capability == CpuCapability::kDefault) return true;
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -54,22 +54,22 @@ bool cpu_runs(CpuCapability capability) {
 
 bool usable(CpuCapability capability) { return built(capability) && cpu_runs(capability); }
 
-CpuCapability parse(const std::string& name) {
+// `asked_by` names where the name came from (the environment variable or the function), so that
+// the error points at what the user wrote.
+CpuCapability parse(const std::string& name, const char* asked_by) {
+  const std::string asked = std::string("pyprune: ") + asked_by + "('" + name + "'): ";
   for (int i = 0; i < kNumCpuCapabilities; ++i) {
     if (name != kNames[i]) continue;
     const auto capability = static_cast<CpuCapability>(i);
     if (!built(capability))
-      throw std::runtime_error("pyprune: PYPRUNE_CPU_CAPABILITY='" + name +
-                               "': this build of pyprune_ext has no " + name +
+      throw std::runtime_error(asked + "this build of pyprune_ext has no " + name +
                                " kernels (they are built on x86-64 only)");
     if (!cpu_runs(capability))
-      throw std::runtime_error("pyprune: PYPRUNE_CPU_CAPABILITY='" + name +
-                               "': this CPU does not support the " + name +
-                               " instructions; use one of the supported levels");
+      throw std::runtime_error(asked + "this CPU does not support the " + name +
+                               " instructions; use one of supported_cpu_capabilities()");
     return capability;
   }
-  throw std::runtime_error("pyprune: PYPRUNE_CPU_CAPABILITY='" + name +
-                           "' is not a level; use default, avx2 or avx512");
+  throw std::runtime_error(asked + "not a CPU capability; use default, avx2 or avx512");
 }
 
 CpuCapability best() {
@@ -90,14 +90,14 @@ CpuCapability cpu_capability() {
   std::lock_guard<std::mutex> lock(choosing);
   if (chosen.load() == kUnset) {
     const char* forced = std::getenv("PYPRUNE_CPU_CAPABILITY");
-    const CpuCapability capability = forced && *forced ? parse(forced) : best();
+    const CpuCapability capability = forced && *forced ? parse(forced, "PYPRUNE_CPU_CAPABILITY") : best();
     chosen.store(static_cast<int>(capability));
   }
   return static_cast<CpuCapability>(chosen.load());
 }
 
 void set_cpu_capability(const std::string& name) {
-  const CpuCapability capability = parse(name);
+  const CpuCapability capability = parse(name, "set_cpu_capability");
   std::lock_guard<std::mutex> lock(choosing);
   chosen.store(static_cast<int>(capability));
 }

@@ -1,34 +1,43 @@
-// One function per CPU op that calls the copy of its kernel compiled for the level in use
-// (see cpu_capability.h). PYPRUNE_CPU_LEVEL names the namespace of the copy being compiled:
-// setup.py defines it for the AVX2 and AVX512 copies; the baseline copy gets cpu_default.
+// The entry points' side of the CPU kernel table (see cpu_kernel_table.h): PYPRUNE_CPU_KERNEL(name)
+// is the slot of the capability in use (cpu_capability.h), chosen per call by a relaxed atomic
+// load. Entry points are compiled once, with the baseline flags.
 #pragma once
 
-#include <utility>
+#ifdef PYPRUNE_CPU_CAPABILITY
+#error "An entry point is compiled once, with the baseline flags: put it in csrc/<family>/<family>_cpu.cpp, not in csrc/<family>/cpu/."
+#endif
 
 #include "common/cpu_capability.h"
-
-#ifndef PYPRUNE_CPU_LEVEL
-#define PYPRUNE_CPU_LEVEL cpu_default
-#endif
+#include "common/cpu_kernel_table.h"
 
 namespace pyprune {
 
-template <auto Default, auto Avx2, auto Avx512>
-struct CpuDispatch;
-
-// The three copies share one signature; the call is a switch on a relaxed atomic load.
-template <typename R, typename... Args, R (*Default)(Args...), R (*Avx2)(Args...), R (*Avx512)(Args...)>
-struct CpuDispatch<Default, Avx2, Avx512> {
-  static R call(Args... args) {
-    switch (cpu_capability()) {
-      case CpuCapability::kAvx512:
-        return Avx512(std::forward<Args>(args)...);
-      case CpuCapability::kAvx2:
-        return Avx2(std::forward<Args>(args)...);
-      default:
-        return Default(std::forward<Args>(args)...);
-    }
+template <typename Kernel>
+const Kernel& pick_cpu_kernel(const Kernel& baseline, const Kernel& avx2, const Kernel& avx512) {
+  switch (cpu_capability()) {
+    case CpuCapability::kAvx512:
+      return avx512;
+    case CpuCapability::kAvx2:
+      return avx2;
+    default:
+      return baseline;
   }
-};
+}
 
 }  // namespace pyprune
+
+// setup.py builds the AVX2 and AVX-512 copies on x86-64 only; elsewhere every slot is the
+// baseline one (and cpu_capability() never names another).
+#if defined(PYPRUNE_BUILT_AVX2)
+#define PYPRUNE_AVX2_SLOT(name) ::pyprune::cpu_avx2::name
+#else
+#define PYPRUNE_AVX2_SLOT(name) ::pyprune::cpu_default::name
+#endif
+#if defined(PYPRUNE_BUILT_AVX512)
+#define PYPRUNE_AVX512_SLOT(name) ::pyprune::cpu_avx512::name
+#else
+#define PYPRUNE_AVX512_SLOT(name) PYPRUNE_AVX2_SLOT(name)
+#endif
+
+#define PYPRUNE_CPU_KERNEL(name) \
+  ::pyprune::pick_cpu_kernel(::pyprune::cpu_default::name, PYPRUNE_AVX2_SLOT(name), PYPRUNE_AVX512_SLOT(name))

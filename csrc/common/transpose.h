@@ -3,8 +3,6 @@
 // Each thread transposes the tiles it works on into its own buffer.
 #pragma once
 
-#include <ATen/ATen.h>
-
 #include <algorithm>
 #include <type_traits>
 
@@ -12,13 +10,13 @@
 #include <immintrin.h>
 #endif
 
-#include "common/cpu_dispatch.h"
+#include "common/cpu_kernel.h"
 #include "common/parallel.h"
 
-// Compiled into each level's copy of the kernels that include it, so it lives in that level's
-// namespace: a copy built for AVX2 never stands in for the baseline one at link time.
+// Compiled into each capability's copy of the kernels that include it, so it lives in that
+// capability's namespace: a copy built for AVX2 never stands in for the baseline one at link time.
 namespace pyprune {
-namespace PYPRUNE_CPU_LEVEL {
+namespace PYPRUNE_CPU_NAMESPACE {
 
 #if defined(__AVX2__)
 // dst[c * dst_ld + r] = src[r * src_ld + c] for an 8x8 float tile, in registers.
@@ -89,5 +87,5 @@ void transpose_serial(const scalar_t* src, int64_t rows, int64_t cols, int64_t r
                       std::min(rows, r0 + kTransposeRows), c0, std::min(cols, c0 + kTransposeCols));
 }
 
-}  // namespace PYPRUNE_CPU_LEVEL
+}  // namespace PYPRUNE_CPU_NAMESPACE
 }  // namespace pyprune

@@ -15,12 +15,9 @@
 #include "common/checks.h"
 #include "common/limits.h"
 #include "common/parallel.h"
+#include "sparse/sparse_shape.h"
 
 namespace pyprune {
-
-struct SparseShape {
-  int64_t batch, in_features, out_features, nnz;
-};
 
 // The structure arrays: 1-D, int32, contiguous, on x's device.
 inline void check_structure_arrays(const at::Tensor& x, const at::Tensor& row_ptr, const at::Tensor& col_idx,

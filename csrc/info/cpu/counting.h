@@ -1,20 +1,9 @@
 // Counting: the labels of a row, the thread-local transition histograms and their tile counter,
 // the plan of (neuron block x sequence chunk) tasks, and the counting pass over x that bins and
 // counts at once.
-// Included by info_cpu.cpp inside pyprune::<cpu level>::{anonymous}: compiled once per CPU
-// level with that level's flags; the system and torch headers come from the .cpp.
+// Included by info_kernels.cpp inside pyprune::cpu_<capability>::{anonymous}: compiled once per
+// CPU capability with that capability's flags; the system headers come from the .cpp.
 #pragma once
-
-struct Labels {
-  const int64_t* data;  // nullptr: every label is 0
-  int64_t seq_stride, step_stride;
-};
-
-Labels make_labels(const c10::optional<at::Tensor>& labels, const InfoShape& shape) {
-  Labels out;
-  parse_labels(labels, shape, out.data, out.seq_stride, out.step_stride);
-  return out;
-}
 
 // Scratch of one thread for count_rows: the bins of the last history + 1 rows (a ring, uint16
 // [history + 1][W]) and a tile of transition cells [rows][W] waiting to be counted. Cells are
@@ -178,13 +167,12 @@ void dispatch_cell_type(const InfoShape& shape, F f) {
 }
 
 // Runs the counting pass and adds its counts to t_out (transitions [N][states*B*K]) and j_out
-// (joint (x_t, y_t) [N][B*K]). Local transitions are folded into the joint counts as they are
+// (joint (x_t, y_t) [N][B*K]); returns what bad input it met. Local transitions are folded into the joint counts as they are
 // added, so the joint counts take only this pass's transitions.
 template <typename scalar_t, typename cell_t>
-void count_all(const at::Tensor& x, const Labels& labels, const Bins& b, const InfoShape& shape,
-               int64_t* t_out, int64_t* j_out) {
+InfoFlags count_all(const scalar_t* xp, const Labels& labels, const Bins& b, const InfoShape& shape,
+                    int64_t* t_out, int64_t* j_out) {
   const int64_t tcells = shape.transition_cells(), jcells = shape.joint_cells();
-  const scalar_t* xp = x.data_ptr<scalar_t>();
   const Plan plan = plan_tasks(shape);
   const int64_t last_row = std::max<int64_t>(shape.sequences * shape.steps - 1, 0);
   bool bad_x = false, bad_label = false;
@@ -273,5 +261,5 @@ void count_all(const at::Tensor& x, const Labels& labels, const Bins& b, const I
       }
     }
   }
-  raise_on_bad_input(bad_x, bad_label, shape.classes);
+  return {bad_x, bad_label};
 }

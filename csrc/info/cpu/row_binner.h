@@ -1,14 +1,8 @@
 // Binning of one row of activations: the per-neuron edges (Bins) and the vectorised binner of a
 // block of adjacent neurons (RowBinner), with the line-aligned buffers its rows are stored in.
-// Included by info_cpu.cpp inside pyprune::<cpu level>::{anonymous}: compiled once per CPU
-// level with that level's flags; the system and torch headers come from the .cpp.
+// Included by info_kernels.cpp inside pyprune::cpu_<capability>::{anonymous}: compiled once per
+// CPU capability with that capability's flags; the system headers come from the .cpp.
 #pragma once
-
-struct Bins {
-  const double* edges;  // [N][B+1]
-  bool uniform;
-  int32_t bins;
-};
 
 // Bins the W adjacent neurons [n0, n0 + W) of a row. Equal-width bins keep each neuron's lo and
 // scale. Loops are written to vectorise: an int OR-reduction for the finiteness test.
@@ -154,7 +148,3 @@ class LineAligned {
   std::vector<T> storage_;
   T* data_;
 };
-
-Bins make_bins(const at::Tensor& edges, bool uniform, const InfoShape& shape) {
-  return Bins{edges.data_ptr<double>(), uniform, shape.bins};
-}

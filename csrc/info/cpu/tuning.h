@@ -2,8 +2,7 @@
 // (2-core KVM VM, 1 MiB L2 per core); kL2Bytes assumes the smaller 512 KiB L2 of Zen 3 and older
 // cores, so the plan holds there too. Other CPUs are untuned: re-tune with the bench
 // (`python -m pyprune_ext bench -k info`), which is also the record of what these values give.
-// Included by info_cpu.cpp inside pyprune::<cpu level>::{anonymous}: compiled once per CPU
-// level with that level's flags; the system and torch headers come from the .cpp.
+// Included by info_kernels.cpp inside pyprune::cpu_<capability>::{anonymous}.
 #pragma once
 
 // Bytes of uint32 histograms one thread keeps for its block of neurons: a share of L2 that leaves

@@ -6,10 +6,11 @@
 // tile eight neurons at a time (count_tile). It adds its counts into the int64 output with
 // atomics when it moves to another block or ends. Integer sums do not depend on the order, so
 // results are identical for any thread count.
-#include <omp.h>
-#include <torch/library.h>
-#include <torch/types.h>
+#include "common/cpu_kernel.h"
 
+#include <omp.h>
+
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <limits>
@@ -19,19 +20,14 @@
 #include <immintrin.h>
 #endif
 
-#include "common/cpu_dispatch.h"
 #include "common/binning.h"
-#include "common/checks.h"
 #include "common/parallel.h"
+#include "info/cpu/info_kernels.h"
 #include "info/info_math.h"
-#include "info/info_args.h"
 #include "info/info_shape.h"
 
 namespace pyprune {
-namespace PYPRUNE_CPU_LEVEL {
-
-#include "cpu/cpu_kernels.h"
-
+namespace PYPRUNE_CPU_NAMESPACE {
 namespace {
 
 #include "info/cpu/tuning.h"
@@ -40,9 +36,8 @@ namespace {
 
 // Second pass of local TE: looks every transition up in the per-neuron table [N][states*B*K].
 template <typename scalar_t>
-void local_te_pass(const at::Tensor& x, const Labels& lab, const Bins& b, const InfoShape& shape,
+void local_te_pass(const scalar_t* xp, const Labels& lab, const Bins& b, const InfoShape& shape,
                    const double* table, scalar_t* out) {
-  const scalar_t* xp = x.data_ptr<scalar_t>();
   const int64_t neurons = shape.neurons, tcells = shape.transition_cells();
   const int64_t out_steps = shape.steps - shape.history;
 #pragma omp parallel num_threads(num_threads())
@@ -95,9 +90,8 @@ class XLogXTable {
 
 // Bins every value of x once, into codes [rows][N], in parallel over rows; returns true on NaN/Inf.
 template <typename scalar_t>
-bool bin_all(const at::Tensor& x, const Bins& b, const InfoShape& shape, uint16_t* codes) {
+bool bin_all(const scalar_t* xp, const Bins& b, const InfoShape& shape, uint16_t* codes) {
   const int64_t rows = shape.sequences * shape.steps, n = shape.neurons;
-  const scalar_t* xp = x.data_ptr<scalar_t>();
   bool any_bad_x = false;
 #pragma omp parallel num_threads(num_threads()) reduction(|| : any_bad_x)
   {
@@ -162,16 +156,11 @@ void permutation_pass(const uint16_t* all_codes, const Labels& lab, const InfoSh
   bad_label = any_bad_label;
 }
 
-// ---- ops ---------------------------------------------------------------------------------
-
 // Each thread keeps its own min, max and finiteness rows, merged at the end: rows next to each
 // other in one shared buffer put both threads' neurons on one cache line, written every row.
 template <typename scalar_t>
-bool range_pass(const at::Tensor& x, int64_t rows, int64_t n, at::Tensor& lo, at::Tensor& hi) {
+bool neuron_range(const scalar_t* xp, int64_t rows, int64_t n, double* lp, double* hp) {
   constexpr scalar_t kInf = std::numeric_limits<scalar_t>::infinity();
-  const scalar_t* xp = x.data_ptr<scalar_t>();
-  double* lp = lo.data_ptr<double>();
-  double* hp = hi.data_ptr<double>();
   std::fill(lp, lp + n, std::numeric_limits<double>::infinity());
   std::fill(hp, hp + n, -std::numeric_limits<double>::infinity());
   bool bad = false;
@@ -205,90 +194,23 @@ bool range_pass(const at::Tensor& x, int64_t rows, int64_t n, at::Tensor& lo, at
   return bad;
 }
 
-}  // namespace
-
-// Per-neuron (last dim) min and max in float64, raising on NaN/Inf: one pass.
-std::tuple<at::Tensor, at::Tensor> neuron_range_cpu(const at::Tensor& x_in) {
-  check_float(x_in, "x");
-  PYPRUNE_CHECK_VALUE(x_in.dim() >= 1, "'x' must have at least one dimension");
-  const at::Tensor x = x_in.contiguous();
-  const int64_t n = x.size(-1);
-  const int64_t rows = n == 0 ? 0 : x.numel() / n;
-  PYPRUNE_CHECK_VALUE(rows > 0 || n == 0, "'x' has no samples (shape ", x.sizes(), ")");
-  auto opts = at::TensorOptions().dtype(at::kDouble);
-  at::Tensor lo = at::empty({n}, opts), hi = at::empty({n}, opts);
-  bool bad = false;
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "neuron_range",
-                             [&] { bad = range_pass<scalar_t>(x, rows, n, lo, hi); });
-  PYPRUNE_CHECK_VALUE(!bad, "'x' contains NaN or Inf");
-  return {lo, hi};
-}
-
-// Adds the counts of x to joint_counts [N, B, K] and transition_counts [N, states, B, K] (int64,
-// contiguous, on the CPU), in place.
-void add_counts_cpu(const InfoInputs& in, bool uniform, at::Tensor& joint, at::Tensor& transitions) {
-  const InfoShape& shape = in.shape;
-  const Labels lab = make_labels(in.labels, shape);
-  const Bins b = make_bins(in.edges, uniform, shape);
-  AT_DISPATCH_FLOATING_TYPES(in.x.scalar_type(), "info_counts", [&] {
-    dispatch_cell_type(shape, [&](auto cell) {
-      count_all<scalar_t, decltype(cell)>(in.x, lab, b, shape, transitions.data_ptr<int64_t>(),
-                                          joint.data_ptr<int64_t>());
-    });
+template <typename scalar_t>
+InfoFlags info_counts(const scalar_t* x, const Labels& labels, const Bins& b, const InfoShape& shape,
+                      int64_t* transitions, int64_t* joint) {
+  InfoFlags flags{};
+  dispatch_cell_type(shape, [&](auto cell) {
+    flags = count_all<scalar_t, decltype(cell)>(x, labels, b, shape, transitions, joint);
   });
+  return flags;
 }
 
-std::tuple<at::Tensor, at::Tensor> info_counts_cpu(const at::Tensor& x_in,
-                                                   const c10::optional<at::Tensor>& labels_in,
-                                                   const at::Tensor& edges_in, bool uniform,
-                                                   int64_t num_classes, int64_t history) {
-  const InfoInputs in = info_inputs(x_in, labels_in, edges_in, uniform, num_classes, history);
-  const InfoShape& shape = in.shape;
-  auto opts = at::TensorOptions().dtype(at::kLong);
-  at::Tensor joint = at::zeros({shape.neurons, shape.bins, shape.classes}, opts);
-  at::Tensor transitions = at::zeros({shape.neurons, shape.states, shape.bins, shape.classes}, opts);
-  add_counts_cpu(in, uniform, joint, transitions);
-  return {joint, transitions};
-}
-
-void info_counts_add_cpu(at::Tensor& joint, at::Tensor& transitions, const at::Tensor& x_in,
-                         const c10::optional<at::Tensor>& labels_in, const at::Tensor& edges_in,
-                         bool uniform, int64_t history) {
-  const InfoInputs in = add_counts_inputs(joint, transitions, x_in, labels_in, edges_in, uniform, history);
-  try {
-    add_counts_cpu(in, uniform, joint, transitions);
-  } catch (const c10::Error&) {
-    // Bad input (NaN/Inf, a label out of range) is found while counting and raised after every
-    // count was added. Counting is deterministic, so the same input counted again from zero is
-    // exactly what was added: taking it back leaves the counts as they were before the call.
-    at::Tensor added_joint = at::zeros_like(joint), added_transitions = at::zeros_like(transitions);
-    try {
-      add_counts_cpu(in, uniform, added_joint, added_transitions);
-    } catch (const c10::Error&) {
-    }
-    joint.sub_(added_joint);
-    transitions.sub_(added_transitions);
-    throw;
-  }
-}
-
-std::tuple<at::Tensor, at::Tensor, at::Tensor> info_scores_cpu(const at::Tensor& joint_in,
-                                                               const at::Tensor& transitions_in,
-                                                               double log_base,
-                                                               bool miller_madow) {
-  const CountInputs in = count_inputs(joint_in, transitions_in, log_base);
-  const at::Tensor &joint = in.joint, &transitions = in.transitions;
-  const int64_t n = in.shape.neurons, states = in.shape.states;
-  const int32_t bins = in.shape.bins, classes = in.shape.classes;
-  auto opts = at::TensorOptions().dtype(at::kDouble);
-  at::Tensor h = at::empty({n}, opts), mi = at::empty({n}, opts), te = at::zeros({n}, opts);
-  const double unit = 1.0 / std::log(log_base);
+void info_scores(const int64_t* jp, const int64_t* tp, const InfoShape& shape, double unit,
+                 bool miller_madow, double* hp, double* mp, double* ep) {
+  const int64_t states = shape.states;
+  const int32_t bins = shape.bins, classes = shape.classes;
   const XLogXTable& xlogx_table = XLogXTable::get();
-  const int64_t* jp = joint.data_ptr<int64_t>();
-  const int64_t* tp = transitions.data_ptr<int64_t>();
-  double *hp = h.data_ptr<double>(), *mp = mi.data_ptr<double>(), *ep = te.data_ptr<double>();
 #pragma omp parallel for schedule(dynamic, 4) num_threads(num_threads())
-  for (int64_t i = 0; i < n; ++i) {
+  for (int64_t i = 0; i < shape.neurons; ++i) {
     entropy_and_mi(jp + i * bins * classes, bins, classes, miller_madow, hp + i, mp + i,
                    xlogx_table);
     hp[i] *= unit;
@@ -297,81 +219,56 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> info_scores_cpu(const at::Tensor&
       ep[i] = unit * transfer_entropy(tp + i * states * bins * classes, states, bins, classes,
                                       miller_madow, xlogx_table);
   }
-  return {h, mi, te};
 }
 
-at::Tensor info_local_te_cpu(const at::Tensor& x_in, const c10::optional<at::Tensor>& labels_in,
-                             const at::Tensor& edges_in, bool uniform, int64_t num_classes,
-                             int64_t history, double log_base) {
-  PYPRUNE_CHECK_VALUE(history >= 1, "'history' must be >= 1, got ", history);
-  check_base(log_base);
-  const InfoInputs in = info_inputs(x_in, labels_in, edges_in, uniform, num_classes, history);
-  const at::Tensor& x = in.x;
-  const InfoShape& shape = in.shape;
-  const Labels lab = make_labels(in.labels, shape);
-  const at::Tensor transitions = std::get<1>(
-      info_counts_cpu(x, in.labels, in.edges, uniform, num_classes, history));
+// Local TE: a per-neuron table of every transition cell's pointwise TE, then a pass that looks
+// each transition of x up in it.
+template <typename scalar_t>
+void local_te(const scalar_t* x, const Labels& labels, const Bins& b, const InfoShape& shape,
+              const int64_t* transitions, double unit, scalar_t* out) {
   const int64_t tcells = shape.transition_cells();
-  at::Tensor table = at::empty({shape.neurons, tcells}, at::TensorOptions().dtype(at::kDouble));
-  const int64_t* tp = transitions.data_ptr<int64_t>();
-  double* table_p = table.data_ptr<double>();
-  const double unit = 1.0 / std::log(log_base);
+  std::vector<double> table(static_cast<size_t>(shape.neurons * tcells));
+  double* table_p = table.data();
 #pragma omp parallel for num_threads(num_threads())
   for (int64_t n = 0; n < shape.neurons; ++n) {
-    local_transfer_entropy_table(tp + n * tcells, shape.states, shape.bins, shape.classes,
+    local_transfer_entropy_table(transitions + n * tcells, shape.states, shape.bins, shape.classes,
                                  table_p + n * tcells);
     for (int64_t i = 0; i < tcells; ++i) table_p[n * tcells + i] *= unit;
   }
-  const int64_t out_steps = std::max<int64_t>(shape.steps - history, 0);
-  at::Tensor out = at::empty({shape.sequences, out_steps, shape.neurons}, x.options());
-  const Bins b = make_bins(in.edges, uniform, shape);
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "info_local_te", [&] {
-    local_te_pass<scalar_t>(x, lab, b, shape, table_p, out.data_ptr<scalar_t>());
-  });
-  return out;
+  local_te_pass<scalar_t>(x, labels, b, shape, table_p, out);
 }
 
-// Null distribution of MI and TE under label permutations across sequences: perms [P, S] gives,
-// for permutation p, the sequence whose labels sequence s gets. x is binned once (uint16 codes,
-// half the size of float32 x) and recounted per permutation in blocks of neurons as wide as the
-// plain count's, so one permutation costs about one count.
-std::tuple<at::Tensor, at::Tensor> info_permutation_null_cpu(
-    const at::Tensor& x_in, const c10::optional<at::Tensor>& labels_in, const at::Tensor& edges_in, bool uniform,
-    int64_t num_classes, int64_t history, const at::Tensor& perms_in, double log_base,
-    bool miller_madow) {
-  const PermutationInputs checked =
-      permutation_inputs(x_in, labels_in, edges_in, uniform, num_classes, history, perms_in, log_base);
-  const InfoInputs& in = checked.in;
-  const at::Tensor& x = in.x;
-  const InfoShape& shape = in.shape;
-  const at::Tensor& perms = checked.perms;
-  const Labels lab = make_labels(in.labels, shape);
-  const int64_t num_perms = perms.size(0);
-  const int64_t rows = shape.sequences * shape.steps;
-  const Bins b = make_bins(in.edges, uniform, shape);
+// Null distribution of MI and TE under label permutations across sequences. x is binned once
+// (uint16 codes, half the size of float32 x) and recounted per permutation in blocks of neurons
+// as wide as the plain count's, so one permutation costs about one count.
+template <typename scalar_t>
+InfoFlags permutation_null(const scalar_t* x, const Labels& labels, const Bins& b,
+                           const InfoShape& shape, const int64_t* perms, int64_t num_perms,
+                           double unit, bool miller_madow, double* mi, double* te) {
   Plan plan = plan_tasks(shape);
   plan.seq_chunks = 1;
-  const int64_t perm_chunks =
-      std::max<int64_t>(1, std::min(num_perms, ceil_div(4 * num_threads(), std::max<int64_t>(plan.blocks, 1))));
+  const int64_t perm_chunks = std::max<int64_t>(
+      1, std::min(num_perms, ceil_div(4 * num_threads(), std::max<int64_t>(plan.blocks, 1))));
   const int64_t perms_per_chunk = ceil_div(std::max<int64_t>(num_perms, 1), perm_chunks);
-  auto opts = at::TensorOptions().dtype(at::kDouble);
-  at::Tensor mi_null = at::empty({num_perms, shape.neurons}, opts);
-  at::Tensor te_null = at::zeros({num_perms, shape.neurons}, opts);
-  const double unit = 1.0 / std::log(log_base);
-  bool bad_x = false, bad_label = false;
-  std::vector<uint16_t> codes(static_cast<size_t>(rows * shape.neurons));
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "info_permutation_null",
-                             [&] { bad_x = bin_all<scalar_t>(x, b, shape, codes.data()); });
-  if (!bad_x)
+  InfoFlags flags{};
+  std::vector<uint16_t> codes(static_cast<size_t>(shape.sequences * shape.steps * shape.neurons));
+  flags.bad_x = bin_all<scalar_t>(x, b, shape, codes.data());
+  if (!flags.bad_x)
     dispatch_cell_type(shape, [&](auto cell) {
-      permutation_pass<decltype(cell)>(codes.data(), lab, shape, plan, perms.data_ptr<int64_t>(),
-                                       num_perms, perm_chunks, perms_per_chunk, unit, miller_madow,
-                                       mi_null.data_ptr<double>(), te_null.data_ptr<double>(),
-                                       bad_label);
+      permutation_pass<decltype(cell)>(codes.data(), labels, shape, plan, perms, num_perms,
+                                       perm_chunks, perms_per_chunk, unit, miller_madow, mi, te,
+                                       flags.bad_label);
     });
-  raise_on_bad_input(bad_x, bad_label, shape.classes);
-  return {mi_null, te_null};
+  return flags;
 }
 
-}  // namespace PYPRUNE_CPU_LEVEL
+}  // namespace
+
+PYPRUNE_REGISTER_CPU_KERNEL(neuron_range_kernel, &neuron_range<float>, &neuron_range<double>);
+PYPRUNE_REGISTER_CPU_KERNEL(info_counts_kernel, &info_counts<float>, &info_counts<double>);
+PYPRUNE_REGISTER_CPU_KERNEL(info_scores_kernel, &info_scores);
+PYPRUNE_REGISTER_CPU_KERNEL(local_te_kernel, &local_te<float>, &local_te<double>);
+PYPRUNE_REGISTER_CPU_KERNEL(permutation_null_kernel, &permutation_null<float>, &permutation_null<double>);
+
+}  // namespace PYPRUNE_CPU_NAMESPACE
 }  // namespace pyprune

@@ -1,45 +1,21 @@
-// CPU kernel of connected-component labelling with region statistics, one mask per task.
-//
-// Bit-run labelling: each row is packed into 64-bit words (bit c of word w = pixel 64w + c), and a
-// run of set pixels is numbered by counting the run starts up to a pixel (popcount), so nothing
-// walks pixels one by one to find runs or their neighbours. Runs of adjacent rows touch where
-// the AND of the two rows is set, each segment of it joining exactly one upper run to one lower
-// run; 8-connectivity adds the diagonal pairs of an upper run's end and a lower run's start (or
-// the reverse) a pixel apart. Runs are merged with Rem's union-find (a parent never has a larger
-// index than its child), so once the roots are numbered, one pass in index order flattens the
-// forest.
-// Runs are in raster order, hence so are the roots: labels come out numbered by each region's
-// first pixel. The label image is then written without branches (a run-indexed table lookup, 16
-// pixels at a time with AVX-512), and sizes and sums of |w| are added pixel by pixel to the
-// pixel's region, whose label is read back from the row just written: the weights are read once,
-// only under set pixels. Masks are spread over threads in contiguous blocks, so each thread's
-// region records come out in mask order (on one thread they become the outputs as they are).
-// 28x28 masks (an MNIST neuron's receptive field, the paper's case) get a copy of the kernel
-// compiled with those sizes as constants: the row-group loops unroll and shifts take immediates.
-#include <omp.h>
-#include <torch/library.h>
-#include <torch/types.h>
+// Bit-run labelling of one mask: packing rows into words, numbering runs, joining the runs of
+// adjacent rows (Rem's union-find), writing the label image. See regions_kernels.cpp for the
+// method. Included by regions_kernels.cpp only, inside its capability's namespace.
+#pragma once
 
-#include <cmath>
+#include <cstdint>
 #include <cstring>
-#include <numeric>
 #include <vector>
-
-#include "common/cpu_dispatch.h"
-#include "common/binning.h"
-#include "common/checks.h"
-#include "common/parallel.h"
-#include "regions/regions_args.h"
 
 #if defined(__AVX2__)
 #include <immintrin.h>
 #endif
 
+#include "common/cpu_kernel.h"
+#include "common/parallel.h"
+
 namespace pyprune {
-namespace PYPRUNE_CPU_LEVEL {
-
-#include "cpu/cpu_kernels.h"
-
+namespace PYPRUNE_CPU_NAMESPACE {
 namespace {
 
 constexpr int kWordBits = 64;
@@ -334,169 +310,7 @@ inline int32_t number_roots(const int32_t* parent, int32_t runs, int32_t* label)
 }
 
 // Region records of one thread's masks, in mask order.
-struct RegionRecords {
-  std::vector<int64_t> sizes;
-  std::vector<double> sums, means;
-  bool nonfinite = false;  // some sum is NaN or Inf
-};
-
-// Labels one mask; returns its region count and appends (size, sum |w|, mean |w|) per region.
-// kHeight, kWidth: the mask's sizes when fixed at compile time, 0 when given at run time.
-template <typename scalar_t, int kHeight, int kWidth>
-int32_t label_mask(const bool* mask, const scalar_t* weights, int64_t height_arg, int64_t width_arg,
-                   bool eight, Scratch& s, int32_t* labels, RegionRecords& out) {
-  const int64_t height = kHeight ? kHeight : height_arg, width = kWidth ? kWidth : width_arg;
-  const int64_t words = ceil_div(width, kWordBits);
-  const int32_t runs = find_runs(mask, height, width, words, s);
-  s.parent.resize(runs);
-  std::iota(s.parent.begin(), s.parent.end(), 0);
-  // Rows of at most half a word are taken several whole rows per word: a set bit's position is
-  // then the pixel's offset from the group's first pixel, and the group's runs are consecutive,
-  // so the same popcount finds each pixel's run. Fewer, fuller loops over the bits.
-  const int64_t rows_per_group = words == 1 ? kWordBits / width : 1;
-  if (words == 1) {
-    for (int64_t r = 1; r < height; r += rows_per_group)
-      unite_row_group(s, r, std::min(rows_per_group, height - r), width, eight);
-  } else {
-    for (int64_t r = 1; r < height; ++r) unite_rows(s, r, words, eight);
-  }
-  // Roots are numbered in index order first: every run gets the count of roots up to it, which
-  // is a root's label. Then each run copies its parent's label (a root its own): parent[i] <= i,
-  // so in index order the parent's label is already final. Two plain loops instead of one that
-  // blends the two cases: a root is as random as the mask.
-  s.label.resize(runs + 1 + 32);  // + 32: write_labels reads 32 table entries at a time
-  s.label[0] = 0;
-  const int32_t* parent = s.parent.data();
-  int32_t* label = s.label.data() + 1;  // label of run i at [i]
-  const int32_t regions = number_roots(parent, runs, label);
-  for (int32_t i = 0; i < runs; ++i) label[i] = label[parent[i]];
-  const size_t first = out.sizes.size();  // label l goes to first + l - 1
-  out.sizes.resize(first + regions, 0);
-  out.sums.resize(first + regions, 0.0);
-  out.means.resize(first + regions);
-  int64_t* size = out.sizes.data() + first;
-  double* sum = out.sums.data() + first;
-  for (int64_t r = 0; r < height; r += rows_per_group) {
-    const int64_t rows = std::min(rows_per_group, height - r);
-    for (int64_t w = 0; w < words; ++w) {
-      const int64_t i = r * words + w, col = w * kWordBits;
-      const uint64_t bits = row_group(s.bits, i, rows, words, width);
-      const uint64_t starts = row_group(s.starts, i, rows, words, width);
-      const int32_t* table = s.label.data() + s.runs_before[i];  // [n] = n-th run from this word on
-      int32_t* group_labels = labels + r * width + col;
-      write_labels(bits, starts, table, group_labels,
-                   static_cast<int>(rows > 1 ? rows * width : std::min<int64_t>(kWordBits, width - col)));
-      const scalar_t* group_weights = weights ? weights + r * width + col : nullptr;
-      for (uint64_t b = bits; b; b &= b - 1) {
-        const int c = __builtin_ctzll(b);
-        const int32_t l = group_labels[c];  // just written: one load instead of a run lookup
-        size[l - 1] += 1;
-        if (group_weights) sum[l - 1] += std::abs(static_cast<double>(group_weights[c]));
-      }
-    }
-  }
-  double* mean = out.means.data() + first;  // while the mask's records are still in L1
-  bool nonfinite = false;
-  for (int32_t l = 0; l < regions; ++l) {
-    mean[l] = sum[l] / static_cast<double>(size[l]);
-    nonfinite |= is_nonfinite(sum[l]);
-  }
-  out.nonfinite |= nonfinite;
-  return regions;
-}
-
-constexpr int64_t kSampleMasks = 32;
-
-// A 1-D tensor that takes over the vector's buffer.
-template <typename T>
-at::Tensor adopt(std::vector<T>&& values, at::ScalarType dtype) {
-  auto* owner = new std::vector<T>(std::move(values));
-  return at::from_blob(owner->data(), {static_cast<int64_t>(owner->size())},
-                       [owner](void*) { delete owner; }, at::TensorOptions().dtype(dtype));
-}
-
-template <typename scalar_t>
-void label_all(const at::Tensor& mask, const scalar_t* weights, bool eight, at::Tensor& labels,
-               at::Tensor& counts, at::Tensor& sizes_out, at::Tensor& sums_out, at::Tensor& means_out) {
-  const int64_t k = mask.size(0), h = mask.size(1), w = mask.size(2), plane = h * w;
-  const bool* mp = mask.data_ptr<bool>();
-  int32_t* lp = labels.data_ptr<int32_t>();
-  int64_t* cp = counts.data_ptr<int64_t>();
-  const int threads = static_cast<int>(std::min<int64_t>(num_threads(), std::max<int64_t>(k, 1)));
-  std::vector<RegionRecords> records(threads);
-#pragma omp parallel num_threads(threads)
-  {
-    const int t = omp_get_thread_num();
-    Scratch scratch;
-    const int64_t begin = k * t / threads, end = k * (t + 1) / threads;
-    RegionRecords& mine = records[t];
-    for (int64_t i = begin; i < end; ++i) {
-      // Room for the whole block at the rate of its first masks (+1/8), where doubling from
-      // empty would copy the records several times over.
-      if (i == begin + kSampleMasks) {
-        const size_t expected = mine.sizes.size() * (end - begin) / kSampleMasks * 9 / 8;
-        mine.sizes.reserve(expected);
-        mine.sums.reserve(expected);
-        mine.means.reserve(expected);
-      }
-      const scalar_t* mask_weights = weights ? weights + i * plane : nullptr;
-      cp[i] = h == 28 && w == 28
-                  ? label_mask<scalar_t, 28, 28>(mp + i * plane, mask_weights, h, w, eight, scratch,
-                                                 lp + i * plane, mine)
-                  : label_mask<scalar_t, 0, 0>(mp + i * plane, mask_weights, h, w, eight, scratch,
-                                               lp + i * plane, mine);
-    }
-  }
-  bool nonfinite = false;
-  for (const RegionRecords& r : records) nonfinite |= r.nonfinite;
-  check_region_sums(!nonfinite);
-  if (threads == 1) {  // the records are the outputs
-    sizes_out = adopt(std::move(records[0].sizes), at::kLong);
-    sums_out = adopt(std::move(records[0].sums), at::kDouble);
-    means_out = adopt(std::move(records[0].means), at::kDouble);
-    return;
-  }
-  std::vector<int64_t> offsets(threads + 1, 0);
-  for (int t = 0; t < threads; ++t) offsets[t + 1] = offsets[t] + records[t].sizes.size();
-  sizes_out = at::empty({offsets[threads]}, counts.options());
-  sums_out = at::empty({offsets[threads]}, counts.options().dtype(at::kDouble));
-  means_out = at::empty({offsets[threads]}, counts.options().dtype(at::kDouble));
-  int64_t* sizes = sizes_out.data_ptr<int64_t>();
-  double* sums = sums_out.data_ptr<double>();
-  double* means = means_out.data_ptr<double>();
-#pragma omp parallel for num_threads(threads)
-  for (int t = 0; t < threads; ++t) {
-    const RegionRecords& r = records[t];
-    const int64_t at = offsets[t];
-    for (size_t j = 0; j < r.sizes.size(); ++j) {
-      sizes[at + j] = r.sizes[j];
-      sums[at + j] = r.sums[j];
-      means[at + j] = r.means[j];
-    }
-  }
-}
 
 }  // namespace
-
-std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> label_regions_cpu(
-    const at::Tensor& mask_in, const c10::optional<at::Tensor>& weights_in, int64_t connectivity) {
-  check_label_args(mask_in, weights_in, connectivity);
-  const at::Tensor mask = mask_in.contiguous();
-  auto opts = mask.options();
-  at::Tensor labels = at::empty(mask.sizes(), opts.dtype(at::kInt));
-  at::Tensor counts = at::empty({mask.size(0)}, opts.dtype(at::kLong));
-  at::Tensor sizes, sums, means;
-  if (weights_in) {
-    const at::Tensor weights = weights_in->contiguous();
-    AT_DISPATCH_FLOATING_TYPES(weights.scalar_type(), "label_regions", [&] {
-      label_all<scalar_t>(mask, weights.data_ptr<scalar_t>(), connectivity == 8, labels, counts,
-                          sizes, sums, means);
-    });
-  } else {
-    label_all<float>(mask, nullptr, connectivity == 8, labels, counts, sizes, sums, means);
-  }
-  return {labels, counts, sizes, sums, means};
-}
-
-}  // namespace PYPRUNE_CPU_LEVEL
+}  // namespace PYPRUNE_CPU_NAMESPACE
 }  // namespace pyprune

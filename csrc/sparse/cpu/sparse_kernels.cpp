@@ -9,26 +9,21 @@
 //   backward, one pass over the transposed structure (row n, nonzeros j of column n of W):
 //            dX[b, n] = sum_j v_{perm_j} dY[b, row_j]
 //            dW_{perm_j} = sum_b dY[b, row_j] X[b, n]         (sampled dense-dense, same dY loads)
-#include <torch/library.h>
-#include <torch/types.h>
+#include "common/cpu_kernel.h"
+
+#include <omp.h>
 
 #include <algorithm>
 #include <cstring>
 #include <utility>
 
-#include <omp.h>
-
-#include "common/cpu_dispatch.h"
 #include "common/parallel.h"
 #include "common/scratch.h"
 #include "common/transpose.h"
-#include "sparse/sparse_args.h"
+#include "sparse/cpu/sparse_kernels.h"
 
 namespace pyprune {
-namespace PYPRUNE_CPU_LEVEL {
-
-#include "cpu/cpu_kernels.h"
-
+namespace PYPRUNE_CPU_NAMESPACE {
 namespace {
 
 // SIMD vector bytes: a zmm register where AVX-512 is there, else a ymm one.
@@ -196,18 +191,18 @@ template <typename scalar_t>
 void spmm_rows(int64_t rows, int64_t batch, int64_t in_rows, const scalar_t* in,
                int64_t batch_stride, int64_t feature_stride, const int32_t* ptr,
                const int32_t* idx, const int32_t* perm, const scalar_t* values,
-               const scalar_t* bias, scalar_t* out, const at::TensorOptions& options) {
+               const scalar_t* bias, scalar_t* out) {
   static_assert(kVectors == 8, "row_vectors dispatches 1..8 vectors");
   constexpr int64_t lanes = kVecBytes / sizeof(scalar_t);
   if (rows == 0 || batch == 0) return;
   const BatchTiles tiles = batch_tiles(batch, in_rows, lanes);
   const int64_t slab_size = std::max<int64_t>(in_rows, 1) * tiles.max_width() * lanes;
   const int threads = num_threads();
-  const at::Tensor slabs = scratch_tensor({threads, slab_size}, options);
+  const Scratch<scalar_t> slabs(threads * slab_size);
 #pragma omp parallel num_threads(threads)
   {
     const int64_t part = omp_get_thread_num(), parts = omp_get_num_threads();
-    scalar_t* slab = slabs.data_ptr<scalar_t>() + part * slab_size;
+    scalar_t* slab = slabs.data() + part * slab_size;
     alignas(64) scalar_t tile_out[kRowBlock][kVectors * lanes];
     const WorkPosition begin = work_start(tiles, ptr, rows, part, parts);
     const WorkPosition end = work_start(tiles, ptr, rows, part + 1, parts);
@@ -317,20 +312,20 @@ void backward_rows(int64_t rows, int64_t batch, int64_t dy_rows, const scalar_t*
                    int64_t dy_batch_stride, int64_t dy_feature_stride, const scalar_t* x,
                    int64_t x_batch_stride, int64_t x_feature_stride, const int32_t* ptr,
                    const int32_t* idx, const int32_t* perm, const scalar_t* values, scalar_t* dx,
-                   scalar_t* dw, const at::TensorOptions& options) {
+                   scalar_t* dw) {
   constexpr int64_t lanes = kVecBytes / sizeof(scalar_t);
   if (rows == 0 || batch == 0) return;
   const BatchTiles tiles = batch_tiles(batch, dy_rows, lanes);
   const int64_t x_ld = tiles.max_width() * lanes;  // X's rows keep one stride over all tiles
   const int64_t slab_size = std::max<int64_t>(dy_rows, 1) * x_ld;
   const int threads = num_threads();
-  const at::Tensor buffers = scratch_tensor({threads * slab_size + rows * x_ld}, options);
-  scalar_t* const x_rows = buffers.data_ptr<scalar_t>() + threads * slab_size;
+  const Scratch<scalar_t> buffers(threads * slab_size + rows * x_ld);
+  scalar_t* const x_rows = buffers.data() + threads * slab_size;
   const int64_t total = rows_cost(ptr, rows);
 #pragma omp parallel num_threads(threads)
   {
     const int64_t part = omp_get_thread_num(), parts = omp_get_num_threads();
-    scalar_t* slab = buffers.data_ptr<scalar_t>() + part * slab_size;
+    scalar_t* slab = buffers.data() + part * slab_size;
     alignas(64) scalar_t tile_out[kRowBlock][kVectors * lanes];
     const int64_t row_begin = row_reaching(ptr, rows, part * total / parts, 1);
     const int64_t row_end = row_reaching(ptr, rows, (part + 1) * total / parts, 1);
@@ -355,91 +350,68 @@ void backward_rows(int64_t rows, int64_t batch, int64_t dy_rows, const scalar_t*
 // out [batch, rows] = in [batch, in_rows] times the CSR matrix (ptr, idx, values through perm)
 // transposed, + bias: the forward (W) and dX (W^T through the transposed structure).
 template <typename scalar_t>
-void multiply_rows(int64_t rows, const at::Tensor& in, int64_t in_rows, const at::Tensor& ptr,
-                   const at::Tensor& idx, const at::Tensor* perm, const at::Tensor& values,
-                   const scalar_t* bias, at::Tensor& out) {
-  const int32_t* p = ptr.data_ptr<int32_t>();
-  const int32_t* ix = idx.data_ptr<int32_t>();
-  const int32_t* pm = perm ? perm->data_ptr<int32_t>() : nullptr;
-  if (use_simd(in.size(0))) {
-    spmm_rows<scalar_t>(rows, in.size(0), in_rows, in.data_ptr<scalar_t>(), in.stride(0),
-                        in.stride(1), p, ix, pm, values.data_ptr<scalar_t>(), bias,
-                        out.data_ptr<scalar_t>(), in.options());
-  } else {
-    const at::Tensor column = in.reshape({-1}).contiguous();  // a batch of 1 (or none)
-    spmv_rows<scalar_t>(in.size(0) ? rows : 0, p, ix, pm, values.data_ptr<scalar_t>(),
-                        column.data_ptr<scalar_t>(), bias, out.data_ptr<scalar_t>());
+void multiply_rows(int64_t rows, int64_t batch, Strided<scalar_t> in, int64_t in_rows,
+                   const int32_t* ptr, const int32_t* idx, const int32_t* perm,
+                   const scalar_t* values, const scalar_t* bias, scalar_t* out) {
+  if (use_simd(batch)) {
+    spmm_rows<scalar_t>(rows, batch, in_rows, in.data, in.batch_stride, in.feature_stride, ptr,
+                        idx, perm, values, bias, out);
+    return;
   }
+  if (batch == 0) return;
+  // A batch of 1: a dense column, copied when its features are not adjacent.
+  const scalar_t* column = in.data;
+  Scratch<scalar_t> copy(in.feature_stride == 1 ? 0 : in_rows);
+  if (in.feature_stride != 1) {
+    for (int64_t f = 0; f < in_rows; ++f) copy.data()[f] = in.data[f * in.feature_stride];
+    column = copy.data();
+  }
+  spmv_rows<scalar_t>(rows, ptr, idx, perm, values, column, bias, out);
 }
 
 // dW at the mask for a batch of 0 or 1: dw_j = dy[row of j] x[col_j], or 0 for no batch.
 template <typename scalar_t>
-void outer_at_mask(int64_t rows, const at::Tensor& grad_y, const at::Tensor& x, const int32_t* ptr,
-                   const int32_t* idx, scalar_t* dw) {
-  if (grad_y.size(0) == 0) {
+void outer_at_mask(int64_t rows, int64_t batch, Strided<scalar_t> dy, Strided<scalar_t> x,
+                   const int32_t* ptr, const int32_t* idx, scalar_t* dw) {
+  if (batch == 0) {
     std::fill(dw, dw + (ptr[rows] - ptr[0]), scalar_t(0));
     return;
   }
-  const at::Tensor dy_column = grad_y.reshape({-1}).contiguous();
-  const at::Tensor x_column = x.reshape({-1}).contiguous();
-  const scalar_t* dy = dy_column.data_ptr<scalar_t>();
-  const scalar_t* xc = x_column.data_ptr<scalar_t>();
 #pragma omp parallel for schedule(static) num_threads(num_threads())
   for (int64_t r = 0; r < rows; ++r)
-    for (int32_t j = ptr[r]; j < ptr[r + 1]; ++j) dw[j] = dy[r] * xc[idx[j]];
+    for (int32_t j = ptr[r]; j < ptr[r + 1]; ++j)
+      dw[j] = dy.data[r * dy.feature_stride] * x.data[idx[j] * x.feature_stride];
+}
+
+template <typename scalar_t>
+void sparse_forward(const SparseShape& s, Strided<scalar_t> x, const int32_t* row_ptr,
+                    const int32_t* col_idx, const scalar_t* values, const scalar_t* bias,
+                    scalar_t* y) {
+  multiply_rows<scalar_t>(s.out_features, s.batch, x, s.in_features, row_ptr, col_idx, nullptr,
+                          values, bias, y);
+}
+
+template <typename scalar_t>
+void sparse_backward(const SparseShape& s, Strided<scalar_t> dy, Strided<scalar_t> x,
+                     const int32_t* row_ptr, const int32_t* col_idx, const int32_t* t_ptr,
+                     const int32_t* t_idx, const int32_t* t_perm, const scalar_t* values,
+                     scalar_t* dx, scalar_t* dw) {
+  if (dw && use_simd(s.batch)) {
+    const auto backward = dx ? &backward_rows<true, scalar_t> : &backward_rows<false, scalar_t>;
+    backward(s.in_features, s.batch, s.out_features, dy.data, dy.batch_stride, dy.feature_stride,
+             x.data, x.batch_stride, x.feature_stride, t_ptr, t_idx, t_perm, values, dx, dw);
+    return;
+  }
+  if (dx)  // dX alone, or a batch of 0 or 1
+    multiply_rows<scalar_t>(s.in_features, s.batch, dy, s.out_features, t_ptr, t_idx, t_perm,
+                            values, nullptr, dx);
+  if (dw) outer_at_mask<scalar_t>(s.out_features, s.batch, dy, x, row_ptr, col_idx, dw);
 }
 
 }  // namespace
 
-at::Tensor sparse_linear_cpu(const at::Tensor& x, const at::Tensor& values,
-                             const c10::optional<at::Tensor>& bias, const at::Tensor& row_ptr,
-                             const at::Tensor& col_idx, const at::Tensor& t_ptr,
-                             const at::Tensor& t_idx, const at::Tensor& t_perm) {
-  const SparseShape s = sparse_shape(x, values, row_ptr, col_idx, t_ptr, t_idx, t_perm, SparsePass::kForward);
-  check_bias(bias, x, s);
-  at::Tensor b;
-  if (bias) b = bias->contiguous();
-  const at::Tensor v = values.contiguous();
-  at::Tensor y = at::empty({s.batch, s.out_features}, x.options());
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "sparse_linear", [&] {
-    multiply_rows<scalar_t>(s.out_features, x, s.in_features, row_ptr, col_idx, nullptr, v,
-                            bias ? b.data_ptr<scalar_t>() : nullptr, y);
-  });
-  return y;
-}
+PYPRUNE_REGISTER_CPU_KERNEL(sparse_forward_kernel, &sparse_forward<float>, &sparse_forward<double>);
+PYPRUNE_REGISTER_CPU_KERNEL(sparse_backward_kernel, &sparse_backward<float>, &sparse_backward<double>);
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor> sparse_linear_backward_cpu(
-    const at::Tensor& grad_y, const at::Tensor& x, const at::Tensor& values,
-    const at::Tensor& row_ptr, const at::Tensor& col_idx, const at::Tensor& t_ptr,
-    const at::Tensor& t_idx, const at::Tensor& t_perm, bool need_x, bool need_w, bool need_b) {
-  const SparseShape s = sparse_shape(x, values, row_ptr, col_idx, t_ptr, t_idx, t_perm, SparsePass::kBackward);
-  check_grad_y(grad_y, x, s);
-  const at::Tensor v = values.contiguous();
-  at::Tensor dx = at::empty({0}, x.options()), dw = dx, db = dx;  // empty when not asked for
-  if (need_x) dx = at::empty({s.batch, s.in_features}, x.options());
-  if (need_w) dw = at::empty({s.nnz}, x.options());
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "sparse_linear_backward", [&] {
-    scalar_t* dw_data = need_w ? dw.data_ptr<scalar_t>() : nullptr;
-    if (need_w && use_simd(s.batch)) {
-      const auto backward =
-          need_x ? &backward_rows<true, scalar_t> : &backward_rows<false, scalar_t>;
-      backward(s.in_features, s.batch, s.out_features, grad_y.data_ptr<scalar_t>(),
-               grad_y.stride(0), grad_y.stride(1), x.data_ptr<scalar_t>(), x.stride(0),
-               x.stride(1), t_ptr.data_ptr<int32_t>(), t_idx.data_ptr<int32_t>(),
-               t_perm.data_ptr<int32_t>(), v.data_ptr<scalar_t>(),
-               need_x ? dx.data_ptr<scalar_t>() : nullptr, dw_data, x.options());
-      return;
-    }
-    if (need_x)  // dX alone, or a batch of 0 or 1
-      multiply_rows<scalar_t>(s.in_features, grad_y, s.out_features, t_ptr, t_idx, &t_perm, v,
-                              nullptr, dx);
-    if (need_w)
-      outer_at_mask<scalar_t>(s.out_features, grad_y, x, row_ptr.data_ptr<int32_t>(),
-                              col_idx.data_ptr<int32_t>(), dw_data);
-  });
-  if (need_b) db = grad_y.sum(0);
-  return {dx, dw, db};
-}
-
-}  // namespace PYPRUNE_CPU_LEVEL
+}  // namespace PYPRUNE_CPU_NAMESPACE
 }  // namespace pyprune

@@ -7,21 +7,16 @@
 // Dot products over positions run in the input precision with SIMD lanes (each lane sums P/8
 // terms), everything summed over samples is float64; sum_x/sum_g go through float buffers flushed
 // to float64 every kFlush samples.
-#include <torch/library.h>
-#include <torch/types.h>
+#include "common/cpu_kernel.h"
 
+#include <algorithm>
 #include <vector>
 
-#include "common/cpu_dispatch.h"
-#include "common/checks.h"
 #include "common/parallel.h"
-#include "taylor/taylor_args.h"
+#include "taylor/cpu/taylor_kernels.h"
 
 namespace pyprune {
-namespace PYPRUNE_CPU_LEVEL {
-
-#include "cpu/cpu_kernels.h"
-
+namespace PYPRUNE_CPU_NAMESPACE {
 namespace {
 
 constexpr int64_t kFlush = 32;
@@ -82,41 +77,22 @@ void channel_pass(const scalar_t* x, const scalar_t* g, const double* gbar, cons
 }
 
 template <typename scalar_t>
-void dispatch_pass(const at::Tensor& x, const at::Tensor& g, const double* gbar,
-                   const ChannelShape& s, double* sq, double* dot, double* dot2, double* sum_x,
-                   double* sum_g, double* trace) {
-  const scalar_t* xp = x.data_ptr<scalar_t>();
-  const scalar_t* gp = g.data_ptr<scalar_t>();
+void channel_stats(const scalar_t* x, const scalar_t* g, const double* gbar, const ChannelShape& s,
+                   double* sq, double* dot, double* dot2, double* sum_x, double* sum_g,
+                   double* trace) {
   if (s.with_means && s.with_trace)
-    channel_pass<scalar_t, true, true>(xp, gp, gbar, s, sq, dot, dot2, sum_x, sum_g, trace);
+    channel_pass<scalar_t, true, true>(x, g, gbar, s, sq, dot, dot2, sum_x, sum_g, trace);
   else if (s.with_means)
-    channel_pass<scalar_t, true, false>(xp, gp, gbar, s, sq, dot, dot2, sum_x, sum_g, trace);
+    channel_pass<scalar_t, true, false>(x, g, gbar, s, sq, dot, dot2, sum_x, sum_g, trace);
   else if (s.with_trace)
-    channel_pass<scalar_t, false, true>(xp, gp, gbar, s, sq, dot, dot2, sum_x, sum_g, trace);
+    channel_pass<scalar_t, false, true>(x, g, gbar, s, sq, dot, dot2, sum_x, sum_g, trace);
   else
-    channel_pass<scalar_t, false, false>(xp, gp, gbar, s, sq, dot, dot2, sum_x, sum_g, trace);
+    channel_pass<scalar_t, false, false>(x, g, gbar, s, sq, dot, dot2, sum_x, sum_g, trace);
 }
 
 }  // namespace
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>
-taylor_channel_stats_cpu(const at::Tensor& x_in, const at::Tensor& g_in,
-                         const c10::optional<at::Tensor>& gbar_in, bool with_means) {
-  const ChannelShape s = channel_shape(x_in, g_in, gbar_in, with_means);
-  const at::Tensor x = x_in.contiguous(), g = g_in.contiguous();
-  at::Tensor gbar;
-  if (gbar_in) gbar = gbar_in->contiguous();
-  auto out = channel_outputs(s, x.options());
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "taylor_channel_stats", [&] {
-    dispatch_pass<scalar_t>(x, g, gbar_in ? gbar.data_ptr<double>() : nullptr, s,
-                            out[0].data_ptr<double>(), out[1].data_ptr<double>(),
-                            out[2].data_ptr<double>(), out[3].data_ptr<double>(),
-                            out[4].data_ptr<double>(), out[5].data_ptr<double>());
-  });
-  check_channel_sums(out);
-  return {out[0], out[1], out[2], out[3], out[4], out[5]};
-}
+PYPRUNE_REGISTER_CPU_KERNEL(channel_stats_kernel, &channel_stats<float>, &channel_stats<double>);
 
-
-}  // namespace PYPRUNE_CPU_LEVEL
+}  // namespace PYPRUNE_CPU_NAMESPACE
 }  // namespace pyprune
