@@ -18,14 +18,14 @@ MIN_ROUND_S = 2e-3  # a CPU round repeats a fast call until it lasts about this 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 
-# Our op under the best CPU level ("ours") and, where the CPU has AVX-512, forced to AVX2
+# Our op under the best CPU capability ("ours") and, where the CPU has AVX-512, forced to AVX2
 # ("ours avx2"): the same run shows what an AVX2-only machine of this microarchitecture would get.
-OURS = ["ours"] + [f"ours {level}" for level in pp.supported_cpu_capabilities()[1:-1]]
+OURS = ["ours"] + [f"ours {capability}" for capability in pp.supported_cpu_capabilities()[1:-1]]
 
 
 @pytest.fixture(autouse=True)
-def _cpu_level_of_row(request):
-    """An "ours <level>" row runs with that CPU level; every other row with the best one."""
+def _cpu_capability_of_row(request):
+    """An "ours <capability>" row runs with that CPU capability; every other row with the best one."""
     impl = getattr(getattr(request.node, "callspec", None), "params", {}).get("impl", "")
     before = pp.cpu_capability()
     pp.set_cpu_capability(impl.split(" ")[1] if impl in OURS[1:] else pp.supported_cpu_capabilities()[-1])

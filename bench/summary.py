@@ -43,7 +43,7 @@ def _best_seconds(fn, repeats):
 
 
 def machine_facts():
-    """What the numbers below depend on: the CPU, the kernels' level, the threads, and this
+    """What the numbers below depend on: the CPU, the kernels' capability, the threads, and this
     machine's read bandwidth (a 512 MiB float32 torch.sum) and fp32 GEMM rate (2048^3 matmul),
     measured now, in this run."""
     import torch
@@ -54,7 +54,7 @@ def machine_facts():
     del big
     a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
     gflops = 2 * 2048**3 / _best_seconds(lambda: a @ b, 5) / 1e9
-    return {"cpu": cpu_model(), "level": pp.cpu_capability(), "levels": pp.supported_cpu_capabilities(),
+    return {"cpu": cpu_model(), "capability": pp.cpu_capability(), "capabilities": pp.supported_cpu_capabilities(),
             "threads": torch.get_num_threads(), "bandwidth": bandwidth, "gflops": gflops,
             "torch": torch.__version__}
 
@@ -62,8 +62,8 @@ def machine_facts():
 def format_header(facts):
     return "\n".join([
         f"CPU: {facts['cpu']}, {facts['threads']} threads, torch {facts['torch']}",
-        f"CPU kernel level: {facts['level']} (supported: {', '.join(facts['levels'])}; "
-        f"'ours <level>' rows force a lower one)",
+        f"CPU kernel capability: {facts['capability']} (supported: {', '.join(facts['capabilities'])}; "
+        f"'ours <capability>' rows force a lower one)",
         f"read bandwidth: {facts['bandwidth'] / 1e9:.1f} GB/s (512 MiB torch.sum); "
         f"fp32 GEMM: {facts['gflops']:.0f} GFLOP/s (2048^3 torch.matmul)"])
 

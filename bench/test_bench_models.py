@@ -112,7 +112,7 @@ def test_score_architecture(benchmark, name, impl):
     gen = torch.Generator().manual_seed(0)
     batches = [(torch.randn(8, 3, size, size, generator=gen), torch.randint(0, 1000, (8,), generator=gen))
                for _ in range(1 if QUICK else 3)]
-    benchmark.group = f"score {name}, {len(batches)} batches of 8 at {size} px (level {pp.cpu_capability()})"
+    benchmark.group = f"score {name}, {len(batches)} batches of 8 at {size} px (capability {pp.cpu_capability()})"
     if impl == "ours":
         def score():
             return TaylorChannelImportance("fisher").accumulate(model, batches, F.cross_entropy)

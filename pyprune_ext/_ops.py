@@ -13,22 +13,22 @@ ops = torch.ops.pyprune
 
 
 def cpu_capability():
-    """The instruction-set level of the CPU kernels in use: ``"default"``, ``"avx2"`` or ``"avx512"``.
+    """The instruction-set capability of the CPU kernels in use: ``"default"``, ``"avx2"`` or ``"avx512"``.
 
-    The best level this CPU supports, unless the environment variable ``PYPRUNE_CPU_CAPABILITY``
+    The best capability this CPU supports, unless the environment variable ``PYPRUNE_CPU_CAPABILITY``
     (read once, like ATen's ``ATEN_CPU_CAPABILITY``) or :func:`set_cpu_capability` chose another.
     """
     return ops.cpu_capability()
 
 
 def supported_cpu_capabilities():
-    """The levels this build has and this CPU runs, lowest first (``["default"]`` off x86-64)."""
+    """The capabilities this build has and this CPU runs, lowest first (``["default"]`` off x86-64)."""
     return ops.supported_cpu_capabilities().split(",")
 
 
 def set_cpu_capability(name):
-    """Runs the CPU kernels of level ``name`` from now on, in every thread (for tests and
-    benchmarks). Raises ``RuntimeError`` for a level this CPU or this build lacks."""
+    """Runs the CPU kernels of capability ``name`` from now on, in every thread (for tests and
+    benchmarks). Raises ``RuntimeError`` for a capability this CPU or this build lacks."""
     if not isinstance(name, str):
         raise TypeError(f"set_cpu_capability: 'name' must be a str, got {type(name).__name__}")
     ops.set_cpu_capability(name)
@@ -38,7 +38,7 @@ def set_cpu_capability(name):
 MAX_BINS, MAX_CELLS_LOG2, MAX_SPARSE_INDEX = ops.limits()
 
 
-# Resolve the level at import, so that a PYPRUNE_CPU_CAPABILITY this CPU cannot run fails here,
+# Resolve the capability at import, so that a PYPRUNE_CPU_CAPABILITY this CPU cannot run fails here,
 # with its reason, rather than at the first op.
 cpu_capability()
 

@@ -19,7 +19,7 @@ from .prune.common import SHARED_FIELDS, describe_limits, format_value
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH_HELP = """Runs the bench suite of the source checkout (bench/, pytest-benchmark): per op and shape, the
 NumPy reference, the best composed-PyTorch peers and ours, in one run, then prints a table of
-median times and ratios, headed by the CPU, its kernel level, the threads, and the read bandwidth
+median times and ratios, headed by the CPU, its kernel capability, the threads, and the read bandwidth
 and GEMM rate measured now. Every argument it does not know goes to pytest (for example -k info
 to run only the information-score groups)."""
 

@@ -18,14 +18,14 @@ def device(request):
     return request.param
 
 
-# Every instruction-set level of the CPU kernels that this machine runs (default, avx2, avx512).
-CPU_LEVELS = pp.supported_cpu_capabilities()
+# Every instruction-set capability of the CPU kernels that this machine runs (default, avx2, avx512).
+CPU_CAPABILITIES = pp.supported_cpu_capabilities()
 
 
-@pytest.fixture(params=CPU_LEVELS, ids=lambda level: f"cpu-{level}")
-def cpu_level(request):
-    """Runs the test with the CPU kernels of one level (the op test modules use it for every
-    test), then goes back to the level that was in use."""
+@pytest.fixture(params=CPU_CAPABILITIES, ids=lambda capability: f"cpu-{capability}")
+def each_cpu_capability(request):
+    """Runs the test with the CPU kernels of one capability (the op test modules use it for every
+    test), then goes back to the capability that was in use."""
     before = pp.cpu_capability()
     pp.set_cpu_capability(request.param)
     yield request.param

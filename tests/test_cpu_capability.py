@@ -1,5 +1,5 @@
-"""Run-time choice of the CPU kernels' instruction-set level: the choice itself, forced levels,
-bad requests, agreement between levels, the binary's ISA containment, and runs on emulated CPUs
+"""Run-time choice of the CPU kernels' instruction-set capability: the choice itself, forced capabilities,
+bad requests, agreement between capabilities, the binary's ISA containment, and runs on emulated CPUs
 without AVX-512 / AVX2 (qemu user mode), where a misplaced instruction would be SIGILL."""
 import collections
 import os
@@ -13,9 +13,8 @@ import pytest
 import torch
 
 import pyprune_ext as pp
-from pyprune_ext import reference as ref
 
-from conftest import CPU_LEVELS
+from conftest import CPU_CAPABILITIES
 
 X86 = platform.machine().lower() in ("x86_64", "amd64")
 
@@ -26,45 +25,45 @@ def run_python(code, env=None, prefix=()):
                           timeout=600)
 
 
-def test_best_level_in_use_by_default():
+def test_best_capability_in_use_by_default():
     out = run_python("import pyprune_ext as pp; print(pp.cpu_capability())",
                      env={"PYPRUNE_CPU_CAPABILITY": ""})
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == [CPU_LEVELS[-1]]
-    assert CPU_LEVELS[0] == "default"
+    assert out.stdout.split() == [CPU_CAPABILITIES[-1]]
+    assert CPU_CAPABILITIES[0] == "default"
     if X86:
-        assert set(CPU_LEVELS) <= {"default", "avx2", "avx512"}
+        assert set(CPU_CAPABILITIES) <= {"default", "avx2", "avx512"}
 
 
-@pytest.mark.parametrize("level", CPU_LEVELS)
-def test_environment_forces_a_level(level):
-    out = run_python("import pyprune_ext as pp; print(pp.cpu_capability())", env={"PYPRUNE_CPU_CAPABILITY": level})
+@pytest.mark.parametrize("capability", CPU_CAPABILITIES)
+def test_environment_forces_a_capability(capability):
+    out = run_python("import pyprune_ext as pp; print(pp.cpu_capability())", env={"PYPRUNE_CPU_CAPABILITY": capability})
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == [level]
+    assert out.stdout.split() == [capability]
 
 
-@pytest.mark.parametrize("name, reason", [("sse9", "is not a level"), ("AVX2", "is not a level")])
+@pytest.mark.parametrize("name, reason", [("sse9", "not a CPU capability"), ("AVX2", "not a CPU capability")])
 def test_environment_with_a_bad_name_fails_the_import(name, reason):
     out = run_python("import pyprune_ext", env={"PYPRUNE_CPU_CAPABILITY": name})
     assert out.returncode == 1  # an exception, not a signal
     assert "PYPRUNE_CPU_CAPABILITY" in out.stderr and reason in out.stderr
 
 
-def test_environment_with_an_unsupported_level_fails_the_import():
-    missing = [level for level in ("avx2", "avx512") if level not in CPU_LEVELS]
+def test_environment_with_an_unsupported_capability_fails_the_import():
+    missing = [capability for capability in ("avx2", "avx512") if capability not in CPU_CAPABILITIES]
     if not missing:
-        pytest.skip("this CPU runs every level (the emulated-CPU test covers this case)")
+        pytest.skip("this CPU runs every capability (the emulated-CPU test covers this case)")
     out = run_python("import pyprune_ext", env={"PYPRUNE_CPU_CAPABILITY": missing[-1]})
     assert out.returncode == 1
     assert "PYPRUNE_CPU_CAPABILITY" in out.stderr
 
 
 def test_set_cpu_capability_rejects_bad_names():
-    with pytest.raises(RuntimeError, match="is not a level"):
+    with pytest.raises(RuntimeError, match=r"set_cpu_capability\(.neon9.\): not a CPU capability"):
         pp.set_cpu_capability("neon9")
     with pytest.raises(TypeError, match="'name' must be a str"):
         pp.set_cpu_capability(2)
-    assert pp.cpu_capability() in CPU_LEVELS
+    assert pp.cpu_capability() in CPU_CAPABILITIES
 
 
 def outputs_of_every_op(seed=0):
@@ -112,20 +111,20 @@ def assert_same(a, b, path="out"):
         assert torch.equal(a, b), path
 
 
-def test_levels_agree():
+def test_capabilities_agree():
     before = pp.cpu_capability()
     try:
         results = {}
-        for level in CPU_LEVELS:
-            pp.set_cpu_capability(level)
-            results[level] = outputs_of_every_op()
+        for capability in CPU_CAPABILITIES:
+            pp.set_cpu_capability(capability)
+            results[capability] = outputs_of_every_op()
     finally:
         pp.set_cpu_capability(before)
-    for level in CPU_LEVELS[1:]:
-        assert_same(results["default"], results[level], level)
+    for capability in CPU_CAPABILITIES[1:]:
+        assert_same(results["default"], results[capability], capability)
 
 
-# ---- the binary: what runs outside a level's copy must run on any x86-64 CPU ----
+# ---- the binary: what runs outside a capability's copy must run on any x86-64 CPU ----
 
 WIDE = re.compile(r"^(v[a-z]|(andn|bzhi|pdep|pext|shlx|shrx|sarx|rorx|blsr|blsi|blsmsk|lzcnt|popcnt|movbe)\s)")
 AVX512_OPERAND = re.compile(r"%zmm|%k[0-7]\b|%[xy]mm(1[6-9]|2\d|3[01])\b")
@@ -133,10 +132,10 @@ AVX512_OPERAND = re.compile(r"%zmm|%k[0-7]\b|%[xy]mm(1[6-9]|2\d|3[01])\b")
 
 @pytest.mark.skipif(not X86 or shutil.which("objdump") is None or shutil.which("nm") is None,
                     reason="needs x86-64 and binutils")
-def test_only_level_copies_hold_wide_instructions():
+def test_only_capability_copies_hold_wide_instructions():
     """Code compiled for AVX2/AVX-512 is reachable only through the dispatch: every function of
     the library with such instructions is in pyprune::cpu_avx2/cpu_avx512, or is a header
-    function's private copy that setup.py renamed `<name>.cpu_<level>`, or is local to its own
+    function's private copy that setup.py renamed `<name>.cpu_<capability>`, or is local to its own
     object file, and no load-time initializer has any. Were a torch inline function linked from an
     AVX-512 copy and called by baseline code, an older CPU would die of SIGILL. TZCNT is not
     counted: GCC emits it as `rep bsf`, which older CPUs run."""
@@ -166,9 +165,9 @@ def test_only_level_copies_hold_wide_instructions():
     assert found, "the disassembly found no vector code at all: the scan is broken"
 
     def level_of(name):
-        for level in ("avx2", "avx512"):
-            if f"cpu_{level}::" in name or f"[clone .cpu_{level}]" in name:
-                return level
+        for capability in ("avx2", "avx512"):
+            if f"cpu_{capability}::" in name or f"[clone .cpu_{capability}]" in name:
+                return capability
         return None
 
     stray = {f: sorted(k) for f, k in found.items()
@@ -182,7 +181,6 @@ def test_only_level_copies_hold_wide_instructions():
 
 EMULATED = """
 import torch, numpy as np, pyprune_ext as pp
-from pyprune_ext import reference as ref
 print(pp.cpu_capability(), pp.supported_cpu_capabilities())
 g = torch.Generator().manual_seed(1)
 x = torch.randn(6, 40, 19, generator=g); y = torch.randint(0, 3, (6, 40), generator=g)
@@ -202,15 +200,15 @@ print("ok")
 
 @pytest.mark.skipif(not X86 or shutil.which("qemu-x86_64") is None,
                     reason="needs x86-64 and qemu-user (apt-get install qemu-user)")
-@pytest.mark.parametrize("cpu, level", [("Haswell", "avx2"), ("Nehalem", "default")])
-def test_emulated_cpu_runs_its_best_level(cpu, level):
+@pytest.mark.parametrize("cpu, capability", [("Haswell", "avx2"), ("Nehalem", "default")])
+def test_emulated_cpu_runs_its_best_capability(cpu, capability):
     out = run_python(EMULATED, prefix=("qemu-x86_64", "-cpu", cpu), env={"PYPRUNE_CPU_CAPABILITY": ""})
     assert out.returncode == 0, out.stderr[-3000:]
-    assert out.stdout.split()[0] == level and out.stdout.split()[-1] == "ok"
+    assert out.stdout.split()[0] == capability and out.stdout.split()[-1] == "ok"
 
 
 @pytest.mark.skipif(not X86 or shutil.which("qemu-x86_64") is None, reason="needs x86-64 and qemu-user")
-def test_emulated_cpu_refuses_a_level_it_lacks():
+def test_emulated_cpu_refuses_a_capability_it_lacks():
     out = run_python("import pyprune_ext", prefix=("qemu-x86_64", "-cpu", "Haswell"),
                      env={"PYPRUNE_CPU_CAPABILITY": "avx512"})
     assert out.returncode == 1, out.stderr[-3000:]  # a Python exception, never SIGILL

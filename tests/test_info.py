@@ -15,8 +15,8 @@ from pyprune_ext import reference as ref
 
 from conftest import DEVICES
 
-# every test of this module runs once per CPU kernel level this machine supports
-pytestmark = pytest.mark.usefixtures("cpu_level")
+# every test of this module runs once per CPU kernel capability this machine supports
+pytestmark = pytest.mark.usefixtures("each_cpu_capability")
 
 LOG2 = math.log(2)
 

@@ -10,7 +10,6 @@ skipped where torchvision is missing (it does not load beside the CPU torch 2.13
 venv). CI runs the models not marked slow; ``-m slow`` runs the rest of the zoo
 (docs/model_zoo.md holds the whole table)."""
 import copy
-import os
 
 import pytest
 import torch

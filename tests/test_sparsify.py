@@ -7,7 +7,7 @@ from torch.nn.utils import prune as torch_prune
 
 import pyprune_ext as pp
 
-pytestmark = pytest.mark.usefixtures("cpu_level")
+pytestmark = pytest.mark.usefixtures("each_cpu_capability")
 
 
 def model(seed=0):

@@ -17,7 +17,7 @@ from ..data.sensors import EXERCISES, TEST_SUBJECTS, SensorsNotInstalled, exerci
 from ..data.videos import MOTIONS, moving_digits
 from ..info import InfoAccumulator
 from ..recurrent import remove_recurrent_units
-from .claims import POINTS, Claim
+from .claims import Claim
 from .workflow import Workflow
 from . import common as limits
 from .common import (RunSettings, accuracy, batches, median_seconds, progress, pyplot, save_figure, train,

@@ -2,7 +2,6 @@
 of the CPU threads; a pair whose ``results.json`` is already there, written by the same settings,
 is kept and not run again, so an interrupted reproduction picks up where it stopped."""
 import concurrent.futures
-import dataclasses
 import json
 import multiprocessing
 import os
@@ -121,7 +120,3 @@ def task_config(task, seed, quick, out_dir):
     """The config a (task, seed) runs with (for the report's settings lines)."""
     return _config(task, seed, quick, out_dir)
 
-
-def config_fields(config):
-    from .common import SHARED_FIELDS
-    return {f.name: getattr(config, f.name) for f in dataclasses.fields(config) if f.name not in SHARED_FIELDS}

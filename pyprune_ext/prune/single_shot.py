@@ -15,7 +15,7 @@ import torch
 
 from ..topk import global_topk_masks, magnitude_masks
 from ..data import DIGITS_CHOICES, digits
-from .claims import POINTS, Claim
+from .claims import Claim
 from .workflow import Workflow
 from . import common as limits
 from .common import (RunSettings, accuracy, batches, classification_loss, dense_vs_sparse_times, progress,

@@ -15,7 +15,7 @@ import torch
 
 from ..taylor import CRITERIA
 from ..data import DIGITS_CHOICES, digits
-from .claims import POINTS, Claim
+from .claims import Claim
 from .workflow import Workflow
 from . import common as limits
 from .common import (RunSettings, accuracy, batches, classification_loss, median_seconds, progress, pyplot,
