@@ -126,6 +126,18 @@ class BuildExtensionPerCpuCapability(BuildExtension):
                 _keep_inline_functions_private(objects, capability)
             ext.extra_objects += objects
         super().build_extension(ext)
+        _check_every_kernel_registered(self.get_ext_fullpath(ext.name))
+
+
+def _check_every_kernel_registered(library):
+    """A kernel copy that registers nothing leaves its slot undefined; a shared library links
+    anyway and would fail only at import. Stop the build instead, naming the slot."""
+    undefined = subprocess.run(["nm", "--dynamic", "--undefined-only", "--demangle", library], check=True,
+                               capture_output=True, text=True).stdout
+    missing = sorted({line.split()[-1] for line in undefined.splitlines() if "pyprune::" in line})
+    if missing:
+        raise SystemExit(f"pyprune_ext: no kernel registered for {', '.join(missing)}: each copy of a kernel file "
+                         "fills its slot with PYPRUNE_REGISTER_CPU_KERNEL (csrc/README.md)")
 
 
 def _extension():

@@ -25,5 +25,5 @@
 
 // Fills this capability's slot of a kernel declared with PYPRUNE_DECLARE_CPU_KERNEL; used inside
 // namespace pyprune::PYPRUNE_CPU_NAMESPACE. A copy that registers nothing leaves its slot
-// undefined: the library then fails to link.
+// undefined, and setup.py stops the build naming it.
 #define PYPRUNE_REGISTER_CPU_KERNEL(name, ...) extern const name##_type name = {__VA_ARGS__}
