@@ -123,6 +123,80 @@ def test_recording_a_custom_loop_equals_accumulate_and_leaves_gradients():
         torch.testing.assert_close(by_loop.layer_scores()[name], score)
 
 
+def recorded_by_a_full_backward(model, batches, loss_fn):
+    """The statistics of a plain loop, whose backward computes the weight gradients too."""
+    importance = TaylorChannelImportance("fisher")
+    with importance.recording(model):
+        for x, y in batches:
+            loss_fn(model(x), y).backward()
+    model.zero_grad(set_to_none=True)
+    return importance.layer_scores()
+
+
+def test_accumulate_skips_weight_gradients_yet_scores_the_same_and_restores_requires_grad():
+    torch.manual_seed(0)
+    model, batches = Residual(), data()
+    model.c1.weight.requires_grad_(False)   # a frozen layer stays frozen, the rest trainable
+    expected = recorded_by_a_full_backward(model, batches, F.cross_entropy)
+    seen = []
+    model.c2.register_forward_hook(lambda m, i, o: seen.append(m.weight.requires_grad))
+    got = TaylorChannelImportance("fisher").accumulate(model, batches, F.cross_entropy).layer_scores()
+    assert seen == [False] * len(batches)   # no weight gradient was computed during the pass
+    assert [name for name, p in model.named_parameters() if not p.requires_grad] == ["c1.weight"]
+    assert all(p.grad is None for p in model.parameters())
+    assert got.keys() == expected.keys()
+    for name in expected:
+        torch.testing.assert_close(got[name], expected[name])
+
+
+class InPlaceOnInput(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv, self.fc = nn.Conv2d(1, 4, 3), nn.Linear(4, 10)
+
+    def forward(self, x):
+        x.mul_(2.0)   # a model that changes its input in place
+        return self.fc(self.conv(x).mean((2, 3)))
+
+
+class Tokens(nn.Module):
+    """Integer inputs: the gradient starts at the embedding table."""
+    def __init__(self):
+        super().__init__()
+        self.embed, self.fc1, self.fc2 = nn.Embedding(20, 8), nn.Linear(8, 12), nn.Linear(12, 10)
+
+    def forward(self, ids):
+        return self.fc2(torch.relu(self.fc1(self.embed(ids).mean(1))))
+
+
+class CastsItsInput(nn.Module):
+    """Integer inputs and no embedding: only the weights carry a gradient."""
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.fc2 = nn.Linear(5, 12), nn.Linear(12, 10)
+
+    def forward(self, ids):
+        return self.fc2(torch.relu(self.fc1(ids.float())))
+
+
+@pytest.mark.parametrize("make, inputs", [
+    (InPlaceOnInput, lambda g: torch.randn(6, 1, 6, 6, generator=g)),
+    (Tokens, lambda g: torch.randint(0, 20, (6, 7), generator=g)),
+    (CastsItsInput, lambda g: torch.randint(0, 9, (6, 5), generator=g)),
+])
+def test_accumulate_on_inputs_that_need_care(make, inputs):
+    torch.manual_seed(0)
+    model, g = make(), torch.Generator().manual_seed(1)
+    batches = [(inputs(g), torch.randint(0, 10, (6,), generator=g)) for _ in range(2)]
+    expected = recorded_by_a_full_backward(model, [(x.clone(), y) for x, y in batches], F.cross_entropy)
+    got = TaylorChannelImportance("fisher").accumulate(model, [(x.clone(), y) for x, y in batches],
+                                                        F.cross_entropy).layer_scores()
+    assert all(p.requires_grad for p in model.parameters())
+    assert got.keys() == expected.keys() and len(got) >= 2
+    for name in expected:
+        torch.testing.assert_close(got[name], expected[name])
+
+
 def test_trace_takes_its_two_passes_from_a_one_shot_iterator_too():
     torch.manual_seed(0)
     model, batches = Residual(), data()

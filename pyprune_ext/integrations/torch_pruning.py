@@ -107,19 +107,37 @@ class TaylorChannelImportance(tp.importance.GroupMagnitudeImportance):
     def accumulate(self, model: nn.Module, batches: Iterable, loss_fn: Callable, *, max_batches=None):
         """Runs forward and backward over ``batches`` of ``(inputs, targets)`` and records them
         (``trace`` makes a second pass, with the mean gradient of the first). Parameter gradients
-        are left as they were."""
-        saved = [(p, p.grad) for p in model.parameters()]
+        are left as they were.
+
+        The criteria need the gradients of the layers' outputs only, so the backward pass skips
+        the weight gradients (about a third of a conv net's forward + backward): the parameters
+        stop requiring gradients for the pass, a floating-point input requires one instead, and
+        embedding tables keep theirs, so integer inputs (token ids) still carry the gradient."""
+        saved = [(p, p.grad, p.requires_grad) for p in model.parameters()]
         if max_batches is not None:
             batches = itertools.islice(batches, max_batches)
+        keep = {id(p) for m in model.modules() if isinstance(m, (nn.Embedding, nn.EmbeddingBag))
+                for p in m.parameters(recurse=False)}
 
         def step(batch):
             inputs, targets = batch
-            loss_fn(model(inputs), targets).backward()
+            if isinstance(inputs, torch.Tensor) and inputs.is_floating_point():
+                # a copy of a leaf that needs a gradient: the model may still change it in place
+                inputs = inputs.detach().requires_grad_(True).clone()
+            loss = loss_fn(model(inputs), targets)
+            if not loss.requires_grad:  # nothing carries a gradient without the weights: use them
+                for param, _, wanted in saved:
+                    param.requires_grad_(wanted)
+                loss = loss_fn(model(inputs), targets)
+            loss.backward()
         try:
+            for param, _, wanted in saved:
+                param.requires_grad_(wanted and id(param) in keep)
             with self.recording(model):
                 self._collector.gather(batches, step, trace=self.criterion == "trace")
         finally:
-            for param, grad in saved:
+            for param, grad, wanted in saved:
+                param.requires_grad_(wanted)
                 param.grad = grad
         return self
 
