@@ -181,6 +181,7 @@ def test_only_capability_copies_hold_wide_instructions():
 
 EMULATED = """
 import torch, numpy as np, pyprune_ext as pp
+from pyprune_ext import reference as ref
 print(pp.cpu_capability(), pp.supported_cpu_capabilities())
 g = torch.Generator().manual_seed(1)
 x = torch.randn(6, 40, 19, generator=g); y = torch.randint(0, 3, (6, 40), generator=g)
