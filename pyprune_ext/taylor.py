@@ -120,14 +120,16 @@ class ChannelStats:
         if grad_scale != 1.0:  # scale the sums, not g: no copy of the gradient per batch
             sums.dot.mul_(grad_scale)
             sums.dot2.mul_(grad_scale ** 2)
-            sums.sum_g.mul_(grad_scale)   # trace reads gbar, not g
+            if with_means:
+                sums.sum_g.mul_(grad_scale)   # trace reads gbar, not g
         if self.sums is None:
             self.sums = sums
         else:
             if sums.sq.shape != self.sums.sq.shape or sums.sum_x.shape != self.sums.sum_x.shape:
                 raise ValueError("'x' has other channels or spatial size than earlier batches")
             for acc, new in zip(self.sums, sums):
-                acc += new
+                if new.numel():   # the means and trace are empty or zero when not asked for
+                    acc += new
         self.count += x.shape[0]
         self.gbar = gbar
         return self
