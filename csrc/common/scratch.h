@@ -24,7 +24,8 @@ class Scratch {
     Kept& kept = kept_block();
     if (!kept.in_use && bytes <= static_cast<size_t>(kMaxScratchBytes)) {
       if (kept.bytes < bytes) {
-        kept.block.reset();
+        kept.block.reset();  // free the old block first: the two need not be held at once
+        kept.bytes = 0;      // and stay consistent if the allocation below throws
         kept.block.reset(allocate(bytes));
         kept.bytes = bytes;
       }
