@@ -57,17 +57,21 @@ void add_counts_cpu(const InfoInputs& in, bool uniform, at::Tensor& joint, at::T
   raise_on_bad_input(flags.bad_x, flags.bad_label, shape.classes);
 }
 
-std::tuple<at::Tensor, at::Tensor> info_counts_cpu(const at::Tensor& x_in,
-                                                   const c10::optional<at::Tensor>& labels_in,
-                                                   const at::Tensor& edges_in, bool uniform,
-                                                   int64_t num_classes, int64_t history) {
-  const InfoInputs in = info_inputs(x_in, labels_in, edges_in, uniform, num_classes, history);
+// The counts of checked inputs, from zero.
+std::tuple<at::Tensor, at::Tensor> counts_of(const InfoInputs& in, bool uniform) {
   const InfoShape& shape = in.shape;
   auto opts = at::TensorOptions().dtype(at::kLong);
   at::Tensor joint = at::zeros({shape.neurons, shape.bins, shape.classes}, opts);
   at::Tensor transitions = at::zeros({shape.neurons, shape.states, shape.bins, shape.classes}, opts);
   add_counts_cpu(in, uniform, joint, transitions);
   return {joint, transitions};
+}
+
+std::tuple<at::Tensor, at::Tensor> info_counts_cpu(const at::Tensor& x_in,
+                                                   const c10::optional<at::Tensor>& labels_in,
+                                                   const at::Tensor& edges_in, bool uniform,
+                                                   int64_t num_classes, int64_t history) {
+  return counts_of(info_inputs(x_in, labels_in, edges_in, uniform, num_classes, history), uniform);
 }
 
 void info_counts_add_cpu(at::Tensor& joint, at::Tensor& transitions, const at::Tensor& x_in,
@@ -112,8 +116,7 @@ at::Tensor info_local_te_cpu(const at::Tensor& x_in, const c10::optional<at::Ten
   check_base(log_base);
   const InfoInputs in = info_inputs(x_in, labels_in, edges_in, uniform, num_classes, history);
   const InfoShape& shape = in.shape;
-  const at::Tensor transitions =
-      std::get<1>(info_counts_cpu(in.x, in.labels, in.edges, uniform, num_classes, history));
+  const at::Tensor transitions = std::get<1>(counts_of(in, uniform));
   const int64_t out_steps = std::max<int64_t>(shape.steps - history, 0);
   at::Tensor out = at::empty({shape.sequences, out_steps, shape.neurons}, in.x.options());
   const auto& kernel = PYPRUNE_CPU_KERNEL(local_te_kernel);
