@@ -28,13 +28,13 @@ at::Tensor param_scores_cpu(const at::Tensor& theta_in, const at::Tensor& grad_i
 
 std::vector<at::Tensor> global_topk_masks_cpu(at::TensorList thetas_in, at::TensorList grads_in,
                                               double alpha, int64_t keep) {
+  check_params(thetas_in, grads_in);  // first, in the CUDA binding's order: no copy of bad input
+  check_alpha(alpha);
+  check_keep(thetas_in, keep);
+  if (thetas_in.empty()) return {};
   std::vector<at::Tensor> thetas, grads, masks;
   for (const auto& t : thetas_in) thetas.push_back(t.contiguous());
   for (const auto& g : grads_in) grads.push_back(g.contiguous());
-  check_params(thetas, grads);
-  check_alpha(alpha);
-  check_keep(thetas, keep);
-  if (thetas.empty()) return {};
   std::vector<int64_t> sizes;
   std::vector<bool*> mask_data;
   for (const auto& t : thetas) {
