@@ -189,8 +189,11 @@ def test_accumulate_on_inputs_that_need_care(make, inputs):
     model, g = make(), torch.Generator().manual_seed(1)
     batches = [(inputs(g), torch.randint(0, 10, (6,), generator=g)) for _ in range(2)]
     expected = recorded_by_a_full_backward(model, [(x.clone(), y) for x, y in batches], F.cross_entropy)
+    forwards = []
+    model.register_forward_hook(lambda *_: forwards.append(1))
     got = TaylorChannelImportance("fisher").accumulate(model, [(x.clone(), y) for x, y in batches],
                                                         F.cross_entropy).layer_scores()
+    assert len(forwards) == len(batches)   # one forward per batch, none wasted finding the gradient's path
     assert all(p.requires_grad for p in model.parameters())
     assert got.keys() == expected.keys() and len(got) >= 2
     for name in expected:

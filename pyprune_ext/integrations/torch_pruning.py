@@ -119,16 +119,27 @@ class TaylorChannelImportance(tp.importance.GroupMagnitudeImportance):
         keep = {id(p) for m in model.modules() if isinstance(m, (nn.Embedding, nn.EmbeddingBag))
                 for p in m.parameters(recurse=False)}
 
-        def step(batch):
-            inputs, targets = batch
-            if isinstance(inputs, torch.Tensor) and inputs.is_floating_point():
+        def weights_carry_the_gradient():
+            for param, _, wanted in saved:
+                param.requires_grad_(wanted)
+
+        def floating(inputs):
+            return isinstance(inputs, torch.Tensor) and inputs.is_floating_point()
+
+        def forward(inputs, targets):
+            if floating(inputs):
                 # a copy of a leaf that needs a gradient: the model may still change it in place
                 inputs = inputs.detach().requires_grad_(True).clone()
-            loss = loss_fn(model(inputs), targets)
-            if not loss.requires_grad:  # nothing carries a gradient without the weights: use them
-                for param, _, wanted in saved:
-                    param.requires_grad_(wanted)
-                loss = loss_fn(model(inputs), targets)
+            return loss_fn(model(inputs), targets)
+
+        def step(batch):
+            inputs, targets = batch
+            if not keep and not floating(inputs):
+                weights_carry_the_gradient()   # integer inputs and no embedding table
+            loss = forward(inputs, targets)
+            if not loss.requires_grad:   # the input's gradient does not reach the loss
+                weights_carry_the_gradient()
+                loss = forward(inputs, targets)
             loss.backward()
         try:
             for param, _, wanted in saved:
