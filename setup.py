@@ -37,7 +37,7 @@ CPU_CAPABILITIES = {
     "avx2": ["-march=x86-64-v3"],
     "avx512": ["-march=x86-64-v4", "-mavx512vpopcntdq"],
 }
-ONCE_SOURCES = ["csrc/*.cpp", "csrc/common/*.cpp", "csrc/*/*.cpp", "csrc/*/autograd/*.cpp"]
+ONCE_SOURCES = ["csrc/*.cpp", "csrc/*/*.cpp", "csrc/*/autograd/*.cpp"]   # csrc/*/*.cpp: common/ too
 CPU_KERNEL_SOURCES = ["csrc/*/cpu/*.cpp"]
 CUDA_SOURCES = ["csrc/*/cuda/*.cu", "csrc/*/cuda/*.cpp"]
 
