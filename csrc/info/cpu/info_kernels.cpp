@@ -14,6 +14,7 @@
 #include <atomic>
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <vector>
 
 #if defined(__AVX512F__)
@@ -251,11 +252,14 @@ InfoFlags permutation_null(const scalar_t* x, const Labels& labels, const Bins& 
       1, std::min(num_perms, ceil_div(4 * num_threads(), std::max<int64_t>(plan.blocks, 1))));
   const int64_t perms_per_chunk = ceil_div(std::max<int64_t>(num_perms, 1), perm_chunks);
   InfoFlags flags{};
-  std::vector<uint16_t> codes(static_cast<size_t>(shape.sequences * shape.steps * shape.neurons));
-  flags.bad_x = bin_all<scalar_t>(x, b, shape, codes.data());
+  // Left uninitialised: bin_all writes every code, and its threads then touch the pages first,
+  // in parallel, instead of one thread zeroing them all before.
+  const std::unique_ptr<uint16_t[]> codes(
+      new uint16_t[static_cast<size_t>(shape.sequences * shape.steps * shape.neurons)]);
+  flags.bad_x = bin_all<scalar_t>(x, b, shape, codes.get());
   if (!flags.bad_x)
     dispatch_cell_type(shape, [&](auto cell) {
-      permutation_pass<decltype(cell)>(codes.data(), labels, shape, plan, perms, num_perms,
+      permutation_pass<decltype(cell)>(codes.get(), labels, shape, plan, perms, num_perms,
                                        perm_chunks, perms_per_chunk, unit, miller_madow, mi, te,
                                        flags.bad_label);
     });
