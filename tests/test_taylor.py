@@ -64,6 +64,31 @@ def test_trace_with_given_gbar_and_subset_of_criteria(device):
     np.testing.assert_allclose(got["trace"].cpu().numpy(), want["trace"], rtol=1e-12)
 
 
+@pytest.mark.parametrize("spatial", [(3, 3), (6, 6), (16, 16)], ids=lambda s: f"{s[0]}x{s[1]}")
+def test_maps_large_enough_for_threads_match_reference_and_any_thread_count(spatial):
+    """Maps past the one-thread size (one thread per 32768 elements), below and above the
+    positions where a sample's sums use SIMD: equal to the reference, and bit-identical for any
+    thread count (threads own channels)."""
+    gen = torch.Generator().manual_seed(5)
+    x = torch.randn(16, 300, *spatial, generator=gen)
+    g = torch.randn(16, 300, *spatial, generator=gen)
+    gbar = torch.randn(300, *spatial, generator=gen, dtype=torch.float64)
+    want = ref.channel_scores(x.double().numpy(), g.double().numpy(), gbar=gbar.numpy())
+    previous = torch.get_num_threads()
+    try:
+        results = []
+        for threads in (1, 2, 3):
+            torch.set_num_threads(threads)
+            results.append(pp.channel_scores(x, g, gbar=gbar))
+    finally:
+        torch.set_num_threads(previous)
+    for name in pp.CRITERIA:
+        np.testing.assert_allclose(results[0][name].double().numpy(), want[name], rtol=2e-4,
+                                   atol=1e-6, err_msg=name)
+        for other in results[1:]:
+            assert torch.equal(other[name], results[0][name]), name
+
+
 def test_streaming_in_batches_equals_one_call(device):
     x = torch.randn(30, 5, 4, 4, dtype=torch.float64, device=device)
     g = torch.randn(30, 5, 4, 4, dtype=torch.float64, device=device)

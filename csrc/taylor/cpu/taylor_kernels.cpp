@@ -2,8 +2,11 @@
 // of a few sums over samples, all gathered in ONE pass over x and g:
 //   sq[c]   = sum_n ||x_n||^2          dot[c]  = sum_n x_n . g_n     dot2[c] = sum_n (x_n . g_n)^2
 //   sum_x[c,p] = sum_n x_n[p]          sum_g[c,p] = sum_n g_n[p]      trace[c] = sum_n (x_n . gbar)^2
-// Threads own channels (no reduction across threads, so results do not depend on the thread
-// count). Within a channel, samples are the inner loop, so the channel's running sums stay in L1.
+// Threads own equal ranges of channels (no reduction across threads, so results do not depend on
+// the thread count; every channel is the same work, so a static split balances it, where a
+// dynamic one paid a shared counter per channel: most of a call on a late layer's thousand 3x3
+// channels). Small maps run on fewer threads (threads_for). Within a channel, samples are the
+// inner loop, so the channel's running sums stay in L1.
 // Dot products over positions run in the input precision with SIMD lanes (each lane sums P/8
 // terms), everything summed over samples is float64; sum_x/sum_g go through float buffers flushed
 // to float64 every kFlush samples.
@@ -20,16 +23,58 @@ namespace PYPRUNE_CPU_NAMESPACE {
 namespace {
 
 constexpr int64_t kFlush = 32;
+// A SIMD reduction ends every (sample, channel) sum with one serial add per lane: below this many
+// positions (a late layer's 3x3 maps) a plain loop is faster. And eight lanes, even where the
+// registers hold sixteen floats: on a 6x6 map sixteen lanes halve a few vector steps and double
+// the serial adds at the end.
+constexpr int64_t kSimdPositions = 16;
+
+// One sample's sums over the P positions of one channel: ||x||^2, x . g and x . gbar into q, d,
+// e; x and g added to the mean buffers bx, bg. The two loops are one body: a lambda holding it
+// keeps GCC from vectorising the first.
+template <typename scalar_t, bool kMeans, bool kTrace, bool kSimd>
+inline void sample_sums(const scalar_t* xs, const scalar_t* gs, const scalar_t* gb, int64_t P,
+                        scalar_t* bx, scalar_t* bg, scalar_t& q, scalar_t& d, scalar_t& e) {
+  scalar_t lq = 0, ld = 0, le = 0;
+  if constexpr (kSimd) {
+#pragma omp simd reduction(+ : lq, ld, le) simdlen(8)
+    for (int64_t p = 0; p < P; ++p) {
+      const scalar_t xv = xs[p], gv = gs[p];
+      lq += xv * xv;
+      ld += xv * gv;
+      if (kMeans) {
+        bx[p] += xv;
+        bg[p] += gv;
+      }
+      if (kTrace) le += xv * gb[p];
+    }
+  } else {
+    for (int64_t p = 0; p < P; ++p) {
+      const scalar_t xv = xs[p], gv = gs[p];
+      lq += xv * xv;
+      ld += xv * gv;
+      if (kMeans) {
+        bx[p] += xv;
+        bg[p] += gv;
+      }
+      if (kTrace) le += xv * gb[p];
+    }
+  }
+  q = lq;
+  d = ld;
+  e = le;
+}
 
 template <typename scalar_t, bool kMeans, bool kTrace>
 void channel_pass(const scalar_t* x, const scalar_t* g, const double* gbar, const ChannelShape& s,
                   double* sq, double* dot, double* dot2, double* sum_x, double* sum_g,
                   double* trace) {
   const int64_t P = s.positions, C = s.channels;
-#pragma omp parallel num_threads(num_threads())
+  const int threads = threads_for(s.samples * C * P);
+#pragma omp parallel num_threads(threads) if (threads > 1)
   {
     std::vector<scalar_t> block_x(kMeans ? P : 0), block_g(kMeans ? P : 0), gbar_c(kTrace ? P : 0);
-#pragma omp for schedule(dynamic, 1)
+#pragma omp for schedule(static)
     for (int64_t c = 0; c < C; ++c) {
       double q = 0, d = 0, d2 = 0, tr = 0;
       if (kMeans) {
@@ -44,18 +89,11 @@ void channel_pass(const scalar_t* x, const scalar_t* g, const double* gbar, cons
       for (int64_t n = 0; n < s.samples; ++n) {
         const scalar_t* xs = x + (n * C + c) * P;
         const scalar_t* gs = g + (n * C + c) * P;
-        scalar_t lq = 0, ld = 0, le = 0;
-#pragma omp simd reduction(+ : lq, ld, le)
-        for (int64_t p = 0; p < P; ++p) {
-          const scalar_t xv = xs[p], gv = gs[p];
-          lq += xv * xv;
-          ld += xv * gv;
-          if (kMeans) {
-            bx[p] += xv;
-            bg[p] += gv;
-          }
-          if (kTrace) le += xv * gb[p];
-        }
+        scalar_t lq, ld, le;
+        if (P >= kSimdPositions)
+          sample_sums<scalar_t, kMeans, kTrace, true>(xs, gs, gb, P, bx, bg, lq, ld, le);
+        else
+          sample_sums<scalar_t, kMeans, kTrace, false>(xs, gs, gb, P, bx, bg, lq, ld, le);
         q += lq;
         d += ld;
         d2 += static_cast<double>(ld) * ld;
