@@ -205,14 +205,11 @@ __attribute__((always_inline)) inline void unite_row_group(Scratch& s, int64_t r
   }
 }
 
-#if defined(__AVX512VPOPCNTDQ__)
-// Lane j: the set bits among bits 0..j of the 16-bit `bits`.
-inline __m512i set_bits_through_lane(uint32_t bits) {
-  const __m512i through_lane = _mm512_set_epi32(0xffff, 0x7fff, 0x3fff, 0x1fff, 0xfff, 0x7ff, 0x3ff, 0x1ff,
-                                                0xff, 0x7f, 0x3f, 0x1f, 0xf, 0x7, 0x3, 0x1);
-  return _mm512_popcnt_epi32(_mm512_and_si512(_mm512_set1_epi32(static_cast<int>(bits)), through_lane));
-}
-#elif defined(__AVX2__)
+// The label writing and the root numbering below take these AVX2 paths in the AVX-512 copy too:
+// their AVX-512 forms (16 lanes, vpermt2d, masked 512-bit loads and stores) were slower than the
+// AVX2 forms on Zen 4, whose masked stores are slow, and the AVX2 forms cost the same on any
+// AVX-512 CPU as in the AVX2 copy, so the AVX-512 copy is never the slower one here.
+#if defined(__AVX2__)
 // Byte j of entry b: the set bits among bits 0..j of the byte b (AVX2 has no vector popcount).
 struct PrefixCounts {
   uint64_t entry[256];
@@ -243,19 +240,7 @@ inline __m256i lanes_of_bits(uint32_t bits) {
 // Writes the labels of up to 64 pixels whose set bits are `bits`: the pixel at bit c belongs to
 // the n-th run counted from the word's first start, n = starts up to c, labelled table[n].
 inline void write_labels(uint64_t bits, uint64_t starts, const int32_t* table, int32_t* out, int n) {
-#if defined(__AVX512VPOPCNTDQ__)
-  int before = 0;  // starts in the earlier groups of 16 pixels
-  for (int g = 0; g * 16 < n; ++g) {
-    const uint32_t group_starts = starts >> (16 * g) & 0xffff;
-    const __m512i count = set_bits_through_lane(group_starts);
-    // a group touches at most 17 runs: the one running in from the left and 16 starting in it
-    const int32_t* runs = table + before;
-    const __m512i group = _mm512_maskz_permutex2var_epi32(
-        static_cast<__mmask16>(bits >> (16 * g)), _mm512_loadu_si512(runs), count, _mm512_loadu_si512(runs + 16));
-    _mm512_mask_storeu_epi32(out + 16 * g, static_cast<__mmask16>(through(std::min(n - 16 * g, 16) - 1)), group);
-    before += __builtin_popcount(group_starts);
-  }
-#elif defined(__AVX2__)
+#if defined(__AVX2__)
   int before = 0;  // starts in the earlier groups of 8 pixels
   int g = 0;
   for (; g * 8 + 8 <= n; ++g) {
@@ -281,17 +266,7 @@ inline void write_labels(uint64_t bits, uint64_t starts, const int32_t* table, i
 // label[i] = roots among runs 0..i (run i is a root when parent[i] == i); returns the root count.
 inline int32_t number_roots(const int32_t* parent, int32_t runs, int32_t* label) {
   int32_t roots = 0, i = 0;
-#if defined(__AVX512VPOPCNTDQ__)
-  const __m512i lanes = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
-  for (; i < runs; i += 16) {
-    const auto valid = static_cast<__mmask16>(through(std::min(runs - i, 16) - 1));
-    const __mmask16 root = _mm512_mask_cmpeq_epi32_mask(
-        valid, _mm512_maskz_loadu_epi32(valid, parent + i), _mm512_add_epi32(lanes, _mm512_set1_epi32(i)));
-    const __m512i roots_through = _mm512_add_epi32(set_bits_through_lane(root), _mm512_set1_epi32(roots));
-    _mm512_mask_storeu_epi32(label + i, valid, roots_through);
-    roots += __builtin_popcount(root);
-  }
-#elif defined(__AVX2__)
+#if defined(__AVX2__)
   const __m256i lanes = _mm256_set_epi32(7, 6, 5, 4, 3, 2, 1, 0);
   for (; i + 8 <= runs; i += 8) {
     const __m256i is_root = _mm256_cmpeq_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(parent + i)),

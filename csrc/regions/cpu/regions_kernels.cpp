@@ -9,8 +9,8 @@
 // index than its child), so once the roots are numbered, one pass in index order flattens the
 // forest.
 // Runs are in raster order, hence so are the roots: labels come out numbered by each region's
-// first pixel. The label image is then written without branches (a run-indexed table lookup, 16
-// pixels at a time with AVX-512), and sizes and sums of |w| are added pixel by pixel to the
+// first pixel. The label image is then written without branches (a run-indexed table lookup, 8
+// pixels at a time with AVX2), and sizes and sums of |w| are added pixel by pixel to the
 // pixel's region, whose label is read back from the row just written: the weights are read once,
 // only under set pixels. Masks are spread over threads in contiguous blocks, so each thread's
 // region records come out in mask order (on one thread they become the outputs as they are).
