@@ -18,17 +18,21 @@ MIN_ROUND_S = 2e-3  # a CPU round repeats a fast call until it lasts about this 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 
-# Our op under the best CPU capability ("ours") and, where the CPU has AVX-512, forced to AVX2
-# ("ours avx2"): the same run shows what an AVX2-only machine of this microarchitecture would get.
-OURS = ["ours"] + [f"ours {capability}" for capability in pp.supported_cpu_capabilities()[1:-1]]
+# Our op under the best CPU capability ("ours") and forced to each lower one ("ours avx2",
+# "ours default"): the same run shows what a machine of this microarchitecture without the wider
+# instructions would get, and whether the capability picked is ever slower than a lower one.
+OURS = ["ours"] + [f"ours {capability}" for capability in pp.supported_cpu_capabilities()[:-1]]
 
 
 @pytest.fixture(autouse=True)
 def _cpu_capability_of_row(request):
-    """An "ours <capability>" row runs with that CPU capability; every other row with the best one."""
+    """An "ours <capability>" row runs with that CPU capability; every other row with the best one.
+    The capability goes into the row's extra_info, for the summary."""
     impl = getattr(getattr(request.node, "callspec", None), "params", {}).get("impl", "")
     before = pp.cpu_capability()
     pp.set_cpu_capability(impl.split(" ")[1] if impl in OURS[1:] else pp.supported_cpu_capabilities()[-1])
+    if "benchmark" in request.fixturenames:
+        request.getfixturevalue("benchmark").extra_info["capability"] = pp.cpu_capability()
     yield
     pp.set_cpu_capability(before)
 

@@ -68,6 +68,29 @@ def format_header(facts):
         f"fp32 GEMM: {facts['gflops']:.0f} GFLOP/s (2048^3 torch.matmul)"])
 
 
+def _label(bench):
+    """The row's name; our rows with the CPU capability they ran (\"ours [avx512]\")."""
+    capability = bench.get("extra_info", {}).get("capability")
+    if _impl(bench) == "ours" and capability:
+        return f"ours [{capability}]"
+    return _impl(bench)
+
+
+# Within this, a lower capability's row counts as noise, not as faster.
+CAPABILITY_NOISE = 0.05
+
+
+def _capability_warnings(benches):
+    """A line for every lower capability that ran faster than the one the dispatcher picks."""
+    ours = [b for b in benches if _impl(b) == "ours"]
+    if not ours:
+        return []
+    picked = _median(ours[0])
+    return [f"  ! '{_impl(b)}' is {picked / _median(b):.2f}x faster than ours [{ours[0]['extra_info'].get('capability')}]"
+            for b in benches
+            if _impl(b).startswith("ours ") and _median(b) * (1 + CAPABILITY_NOISE) < picked]
+
+
 def format_tables(report, bandwidth=None):
     groups = defaultdict(list)
     for bench in report["benchmarks"]:
@@ -80,6 +103,7 @@ def format_tables(report, bandwidth=None):
         per = benches[0].get("extra_info", {}).get("per_mask")
         unit = f"{'us/mask':>9}" if per else f"{'GB/s':>9}{'% bw':>7}"
         lines.append(f"  {'implementation':<26}{'median ms':>12}{'x ours':>10}{unit}")
+        lines.extend(_capability_warnings(benches))
         for bench in sorted(benches, key=lambda b: -_median(b)):
             median = _median(bench)
             ratio = f"{median / base:.1f}" if base else "-"
@@ -89,7 +113,7 @@ def format_tables(report, bandwidth=None):
                 rate += f"{100 * size / median / bandwidth:>6.0f}%"
             if per:
                 rate = f"{median / per * 1e6:>9.2f}"
-            lines.append(f"  {_impl(bench):<26}{median * 1e3:>12.2f}{ratio:>10}{rate}")
+            lines.append(f"  {_label(bench):<26}{median * 1e3:>12.2f}{ratio:>10}{rate}")
     return "\n".join(lines)
 
 
