@@ -62,11 +62,13 @@ TORCH_LIBRARY(pyprune, m) {
   m.def(
       "info_local_te(Tensor x, Tensor? labels, Tensor edges, bool uniform, int num_classes, "
       "int history, float base) -> Tensor");
-  // MI and TE [P, N] with the labels of sequence perms[p, s] given to sequence s.
+  // The bin of every value of x [S, T, N]: codes [S, T, N], uint16.
+  m.def("info_bin_codes(Tensor x, Tensor edges, bool uniform) -> Tensor");
+  // MI and TE [P, N] from x's bin codes (info_bin_codes), with the labels of sequence perms[p, s]
+  // given to sequence s: a permutation test bins x once for all its calls.
   m.def(
-      "info_permutation_null(Tensor x, Tensor? labels, Tensor edges, bool uniform, "
-      "int num_classes, int history, Tensor perms, float base, bool miller_madow) "
-      "-> (Tensor, Tensor)");
+      "info_permutation_null(Tensor codes, Tensor? labels, int bins, int num_classes, "
+      "int history, Tensor perms, float base, bool miller_madow) -> (Tensor, Tensor)");
 
   // ---- Taylor importance (docs/taylor.md) ----
   // x, g [Nb, C, *spatial] -> float64 sums over samples: sq [C] = sum ||x_n||^2, dot [C] =

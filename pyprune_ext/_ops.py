@@ -80,10 +80,15 @@ def _(x, labels, edges, uniform, num_classes, history, base):
     return x.new_empty((s, max(t - history, 0), n))
 
 
+@torch.library.register_fake("pyprune::info_bin_codes")
+def _(x, edges, uniform):
+    return x.new_empty(x.shape, dtype=torch.uint16)
+
+
 @torch.library.register_fake("pyprune::info_permutation_null")
-def _(x, labels, edges, uniform, num_classes, history, perms, base, miller_madow):
-    p, n = perms.shape[0], x.shape[2]
-    return _f64(x, p, n), _f64(x, p, n)
+def _(codes, labels, bins, num_classes, history, perms, base, miller_madow):
+    p, n = perms.shape[0], codes.shape[2]
+    return _f64(codes, p, n), _f64(codes, p, n)
 
 
 @torch.library.register_fake("pyprune::taylor_channel_stats")

@@ -311,13 +311,14 @@ def permutation_test(x: Tensor, labels: Tensor, num_classes: Optional[int] = Non
     generator = torch.Generator().manual_seed(check_int(seed, "seed", minimum=0, maximum=2**64 - 1))
     perms = torch.stack([torch.randperm(x.shape[0], generator=generator)
                          for _ in range(num_permutations)]).to(x.device)
+    codes = ops.info_bin_codes(x, edges, uniform=uniform)   # x binned once, for every chunk
     chunk = max(1, int(_CHUNK_SECONDS / max(seconds_per_permutation, 1e-9)))
     show = progress and seconds_per_permutation * num_permutations > _PROGRESS_AFTER_SECONDS
     nulls = []
     with _progress_bar(num_permutations, "permutations", show) as bar:
         for start in range(0, num_permutations, chunk):
             nulls.append(ops.info_permutation_null(
-                x, labels, edges, uniform=uniform, num_classes=k, history=history,
+                codes, labels, bins=edges.shape[1] - 1, num_classes=k, history=history,
                 perms=perms[start:start + chunk], base=_base(base), miller_madow=bool(miller_madow)))
             bar.update(len(perms[start:start + chunk]))
     mi_null = torch.cat([mi for mi, _ in nulls])
@@ -333,8 +334,7 @@ def permutation_test(x: Tensor, labels: Tensor, num_classes: Optional[int] = Non
                            pvalue(te_null, observed.transfer_entropy).to(x.dtype))
 
 
-# A chunk of permutations takes about this long, so Ctrl-C is answered within about a second (each
-# chunk bins x again: longer chunks cost less, shorter ones answer sooner);
+# A chunk of permutations takes about this long, so Ctrl-C is answered within about a second;
 # a call that will take longer than _PROGRESS_AFTER_SECONDS shows a progress bar.
 _CHUNK_SECONDS = 0.8
 _PROGRESS_AFTER_SECONDS = 3.0

@@ -57,8 +57,10 @@ ZERO_NEURONS = {
                             "torch.zeros(0, 5, dtype=torch.float64), False, 1)",
     "raw_info_local_te": "r = ops.info_local_te(torch.zeros(2, 3, 0), torch.zeros(2, 3, dtype=torch.long), "
                          "torch.zeros(0, 5, dtype=torch.float64), False, 2, 1, 2.0); assert r.shape == (2, 2, 0)",
-    "raw_info_permutation_null": "m, t = ops.info_permutation_null(torch.zeros(2, 3, 0), torch.zeros(2, 3, dtype=torch.long), "
-                                 "torch.zeros(0, 5, dtype=torch.float64), False, 2, 1, "
+    "raw_info_bin_codes": "c = ops.info_bin_codes(torch.zeros(2, 3, 0), torch.zeros(0, 5, dtype=torch.float64), False); "
+                          "assert c.shape == (2, 3, 0)",
+    "raw_info_permutation_null": "m, t = ops.info_permutation_null(torch.zeros(2, 3, 0, dtype=torch.uint16), "
+                                 "torch.zeros(2, 3, dtype=torch.long), 4, 2, 1, "
                                  "torch.tensor([[1, 0]]), 2.0, False); assert m.shape == (1, 0)",
 }
 
@@ -177,7 +179,8 @@ def test_raw_info_ops_reject_bad_counts_and_edges():
         with pytest.raises(ValueError, match=match):
             ops.info_counts(x, y, edges, False, 2, 1)
     with pytest.raises(ValueError, match="'labels' is required"):
-        ops.info_permutation_null(x, None, pp.bin_edges(x, 4), True, 2, 1, torch.tensor([[1, 0, 2, 3, 4]]), 2.0, False)
+        ops.info_permutation_null(ops.info_bin_codes(x, pp.bin_edges(x, 4), True), None, 4, 2, 1,
+                                  torch.tensor([[1, 0, 2, 3, 4]]), 2.0, False)
     # equal-width binning reads only the first and last edge: other interior edges are refused
     quantile = pp.bin_edges(x, 4, "quantile")
     for op in (lambda e: ops.info_counts(x, y, e, True, 2, 1),

@@ -184,10 +184,20 @@ def check_info(k, max_shared_bytes=227 * 1024):
         rp_joint, rp_trans = reference.info_counts(x, labels[perm], classes, edges, uniform, 1)
         np.testing.assert_array_equal(tp, rp_trans)
         np.testing.assert_array_equal(fold_joint(tp, sp, 1), rp_joint)
+        # the permutation null's path: x binned once into codes, the codes counted with unit edges
+        codes, flags = k.info_bin_codes(x, edges, uniform)
+        assert not flags.any()
+        np.testing.assert_array_equal(codes, reference.bin_values(x, edges, uniform))
+        unit_edges = np.ascontiguousarray(np.broadcast_to(np.arange(bins + 1.0), (x.shape[2], bins + 1)))
+        tc, sc, flags = k.info_counts(codes, labels, unit_edges, True, classes, 1, perm=perm)
+        assert not flags.any()
+        np.testing.assert_array_equal(tc, rp_trans)
+        np.testing.assert_array_equal(fold_joint(tc, sc, 1), rp_joint)
     # bad input is flagged, not miscounted into another cell
     x, labels, edges = info_case(seed=6, s=2, t=5, n=4, bins=3, classes=2)
     x[1, 2, 3] = np.nan
     assert k.info_counts(x, labels, edges, True, 2, 1)[2].tolist() == [1, 0]
+    assert k.info_bin_codes(x, edges, True)[1].tolist() == [1]
     x, labels, edges = info_case(seed=6, s=2, t=5, n=4, bins=3, classes=2)
     labels[0, 4] = 2
     assert k.info_counts(x, labels, edges, True, 2, 1)[2].tolist() == [0, 1]

@@ -265,8 +265,9 @@ def test_results_identical_for_any_thread_count(sequences):
             counts = ops.info_counts(x, y, pp.bin_edges(x, 6), True, 5, 2)
             added = tuple(torch.ones_like(c) for c in counts)
             ops.info_counts_add_(*added, x, y, pp.bin_edges(x, 6), True, 2)
-            null = ops.info_permutation_null(x, y, pp.bin_edges(x, 6), True, 5, 1, perms, 2.0, False)
-            results.append(counts + added + null)
+            codes = ops.info_bin_codes(x, pp.bin_edges(x, 6), True)
+            null = ops.info_permutation_null(codes, y, 6, 5, 1, perms, 2.0, False)
+            results.append(counts + added + (codes,) + null)
     finally:
         torch.set_num_threads(previous)
     for other in results[1:]:
@@ -440,11 +441,40 @@ def test_permutation_test_separates_signal_from_noise(device):
 def test_permutation_null_matches_reference_with_permuted_labels():
     x, y = torch.randn(9, 7, 3, dtype=torch.float64), uniform_ints((9, 7), 3, 15)
     perms = torch.stack([torch.randperm(9, generator=torch.Generator().manual_seed(i)) for i in range(4)])
-    mi_null, te_null = ops.info_permutation_null(x, y, pp.bin_edges(x, 4), True, 3, 2, perms, 2.0, False)
+    codes = ops.info_bin_codes(x, pp.bin_edges(x, 4), True)
+    mi_null, te_null = ops.info_permutation_null(codes, y, 4, 3, 2, perms, 2.0, False)
     for p in range(4):
         _, mi, te = ref.information_scores(x.numpy(), y[perms[p]].numpy(), 3, bins=4, history=2)
         np.testing.assert_allclose(mi_null[p].numpy(), mi, rtol=1e-10, atol=1e-12)
         np.testing.assert_allclose(te_null[p].numpy(), te, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("binning", ["uniform", "quantile"])
+def test_bin_codes_are_the_reference_bins(binning, device):
+    x = torch.randn(5, 13, 7, dtype=torch.float64)
+    x[0, 0] = x[..., :].min(0).values.min(0).values   # the lowest edges themselves
+    edges = pp.bin_edges(x, 6, binning)
+    codes = ops.info_bin_codes(x.to(device), edges.to(device), binning == "uniform")
+    assert codes.dtype == torch.uint16 and codes.shape == x.shape
+    want = ref.bin_values(x.numpy().reshape(-1, 7), edges.numpy(), binning == "uniform").reshape(x.shape)
+    np.testing.assert_array_equal(codes.cpu().to(torch.int32).numpy(), want)
+
+
+def test_permutation_null_refuses_codes_out_of_range_and_x_itself(device):
+    x, y = torch.randn(4, 5, 3, device=device), torch.randint(0, 2, (4, 5), device=device)
+    codes = ops.info_bin_codes(x, pp.bin_edges(x, 4), True)
+    perms = torch.tensor([[1, 0, 3, 2]], device=device)
+    bad = codes.clone()
+    bad[3, 4, 2] = 4   # bin 4 of 4 bins
+    with pytest.raises(ValueError, match=r"'codes' must lie in \[0, bins\) = \[0, 4\)"):
+        ops.info_permutation_null(bad, y, 4, 2, 1, perms, 2.0, False)
+    with pytest.raises(TypeError, match="'codes' must be UInt16"):
+        ops.info_permutation_null(x, y, 4, 2, 1, perms, 2.0, False)
+    with pytest.raises(ValueError, match="'bins' must be >= 2"):
+        ops.info_permutation_null(codes, y, 1, 2, 1, perms, 2.0, False)
+    with pytest.raises(ValueError, match="'x' contains NaN or Inf"):
+        ops.info_bin_codes(torch.full((2, 2, 2), float("nan"), device=device), torch.zeros(2, 5, device=device,
+                                                                                          dtype=torch.float64), True)
 
 
 # ---- opcheck -------------------------------------------------------------------------------------
@@ -462,7 +492,9 @@ def test_opcheck_every_info_op(device):
         (ops.info_counts_add_.default, (joint.clone(), transitions.clone(), x, y, edges, True, 1)),
         (ops.info_scores.default, (joint, transitions, 2.0, True)),
         (ops.info_local_te.default, (x, y, edges, True, 3, 2, 2.0)),
-        (ops.info_permutation_null.default, (x, y, edges, True, 3, 1, perms, 2.0, False)),
+        (ops.info_bin_codes.default, (x, edges, True)),
+        (ops.info_bin_codes.default, (x.double(), pp.bin_edges(x, 4, "quantile"), False)),
+        (ops.info_permutation_null.default, (ops.info_bin_codes(x, edges, True), y, 4, 3, 1, perms, 2.0, False)),
     ]
     for op, args in cases:
         torch.library.opcheck(op, args)
@@ -589,7 +621,8 @@ def test_direct_op_calls_are_checked_in_cpp():
     with pytest.raises(TypeError, match="'labels' must be Long"):
         ops.info_counts(x, y.int(), edges, True, 3, 1)
     with pytest.raises(ValueError, match="'perms' entries"):
-        ops.info_permutation_null(x, y, edges, True, 3, 1, torch.full((1, 4), 9), 2.0, False)
+        ops.info_permutation_null(ops.info_bin_codes(x, edges, True), y, 4, 3, 1, torch.full((1, 4), 9), 2.0,
+                                  False)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

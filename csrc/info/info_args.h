@@ -4,6 +4,7 @@
 #include <torch/types.h>
 
 #include <cmath>
+#include <limits>
 
 #include "common/checks.h"
 #include "common/limits.h"
@@ -11,26 +12,35 @@
 
 namespace pyprune {
 
+// The shape of S sequences of T steps of N neurons, binned into `bins`, with these classes and
+// history: the histograms' sizes, checked against the limits.
+inline InfoShape info_shape(int64_t sequences, int64_t steps, int64_t neurons, int64_t bins,
+                            int64_t num_classes, int64_t history) {
+  PYPRUNE_CHECK_VALUE(bins >= 2, "'bins' must be >= 2, got ", bins);
+  PYPRUNE_CHECK_VALUE(num_classes >= 1, "'num_classes' must be >= 1, got ", num_classes);
+  PYPRUNE_CHECK_VALUE(history >= 0, "'history' must be >= 0, got ", history);
+  PYPRUNE_CHECK_VALUE(bins <= kMaxBins, "'bins' must be <= ", kMaxBins, ", got ", bins);
+  PYPRUNE_CHECK_VALUE(num_classes <= std::numeric_limits<int32_t>::max() &&
+                          history <= std::numeric_limits<int32_t>::max(),
+                      "'num_classes' and 'history' must fit in int32");
+  const double cells = std::pow(static_cast<double>(bins), static_cast<double>(history) + 1) * num_classes;
+  PYPRUNE_CHECK_VALUE(cells <= std::ldexp(1.0, kMaxCellsLog2), "bins^(history+1) * num_classes = ", cells,
+                      " histogram cells per neuron is too many (limit 2^", kMaxCellsLog2, ")");
+  InfoShape shape{sequences, steps, neurons, static_cast<int32_t>(bins),
+                  static_cast<int32_t>(num_classes), static_cast<int32_t>(history), 0};
+  shape.states = history_states(shape.bins, shape.history);
+  return shape;
+}
+
 inline InfoShape make_shape(const at::Tensor& x, const at::Tensor& edges, int64_t num_classes,
-                     int64_t history) {
+                            int64_t history) {
   check_float(x, "x");
   check_dim(x, 3, "x");
   check_dtype(edges, at::kDouble, "edges");
   check_dim(edges, 2, "edges");
   PYPRUNE_CHECK_VALUE(edges.size(0) == x.size(2), "'edges' must have one row per neuron (",
                       x.size(2), "), got ", edges.size(0));
-  PYPRUNE_CHECK_VALUE(edges.size(1) >= 3, "'bins' must be >= 2, got ", edges.size(1) - 1);
-  PYPRUNE_CHECK_VALUE(num_classes >= 1, "'num_classes' must be >= 1, got ", num_classes);
-  PYPRUNE_CHECK_VALUE(history >= 0, "'history' must be >= 0, got ", history);
-  PYPRUNE_CHECK_VALUE(edges.size(1) - 1 <= kMaxBins, "'bins' must be <= ", kMaxBins, ", got ",
-                      edges.size(1) - 1);
-  InfoShape shape{x.size(0), x.size(1), x.size(2), static_cast<int32_t>(edges.size(1) - 1),
-                  static_cast<int32_t>(num_classes), static_cast<int32_t>(history), 0};
-  const double cells = std::pow(static_cast<double>(shape.bins), history + 1) * num_classes;
-  PYPRUNE_CHECK_VALUE(cells <= std::ldexp(1.0, kMaxCellsLog2), "bins^(history+1) * num_classes = ", cells,
-                      " histogram cells per neuron is too many (limit 2^", kMaxCellsLog2, ")");
-  shape.states = history_states(shape.bins, shape.history);
-  return shape;
+  return info_shape(x.size(0), x.size(1), x.size(2), edges.size(1) - 1, num_classes, history);
 }
 
 // Edges finite and non-decreasing along each neuron's row: the binning relies on both. With
@@ -135,22 +145,28 @@ inline void check_permuted_labels(const c10::optional<at::Tensor>& labels) {
 }
 
 // The permutation null's inputs, checked in one order for the CPU and the CUDA binding, so a bad
-// input gets the same error on every device.
+// input gets the same error on every device: the bin codes [S, T, N] of x (uint16, contiguous;
+// their range is checked by the kernels, before counting), the labels and the permutations.
 struct PermutationInputs {
-  InfoInputs in;
+  at::Tensor codes;
+  c10::optional<at::Tensor> labels;
+  InfoShape shape;
   at::Tensor perms;
 };
 
-inline PermutationInputs permutation_inputs(const at::Tensor& x, const c10::optional<at::Tensor>& labels,
-                                            const at::Tensor& edges, bool uniform, int64_t num_classes,
-                                            int64_t history, const at::Tensor& perms_in, double base) {
+inline PermutationInputs permutation_inputs(const at::Tensor& codes, const c10::optional<at::Tensor>& labels,
+                                            int64_t bins, int64_t num_classes, int64_t history,
+                                            const at::Tensor& perms_in, double base) {
   check_permuted_labels(labels);
   check_base(base);
-  InfoInputs in = info_inputs(x, labels, edges, uniform, num_classes, history);
-  at::Tensor perms = perms_in.contiguous();
-  check_same_device(perms, in.x, "perms", "x");
-  check_perms(perms, in.shape);
-  return {std::move(in), std::move(perms)};
+  check_dtype(codes, at::kUInt16, "codes");
+  check_dim(codes, 3, "codes");
+  check_same_device(*labels, codes, "labels", "codes");
+  PermutationInputs in{codes.contiguous(), labels->contiguous(), {}, perms_in.contiguous()};
+  in.shape = info_shape(codes.size(0), codes.size(1), codes.size(2), bins, num_classes, history);
+  check_same_device(in.perms, in.codes, "perms", "codes");
+  check_perms(in.perms, in.shape);
+  return in;
 }
 
 // Counts handed to info_scores must be counts.
@@ -182,6 +198,11 @@ inline CountInputs count_inputs(const at::Tensor& joint, const at::Tensor& trans
   return {joint.contiguous(), transitions.contiguous(),
           InfoShape{0, 0, joint.size(0), static_cast<int32_t>(joint.size(1)),
                     static_cast<int32_t>(joint.size(2)), 0, transitions.size(1)}};
+}
+
+inline void raise_on_bad_codes(bool bad_codes, int64_t bins) {
+  PYPRUNE_CHECK_VALUE(!bad_codes, "'codes' must lie in [0, bins) = [0, ", bins,
+                      "): the codes info_bin_codes gives for edges of that many bins");
 }
 
 inline void raise_on_bad_input(bool bad_x, bool bad_label, int64_t classes) {

@@ -128,30 +128,38 @@ at::Tensor info_local_te_cpu(const at::Tensor& x_in, const c10::optional<at::Ten
   return out;
 }
 
+// The bin codes [S, T, N] (uint16) of x: what the permutation null counts, binned once.
+at::Tensor info_bin_codes_cpu(const at::Tensor& x_in, const at::Tensor& edges_in, bool uniform) {
+  const InfoInputs in = info_inputs(x_in, c10::nullopt, edges_in, uniform, 1, 0);
+  at::Tensor codes = at::empty(in.x.sizes(), in.x.options().dtype(at::kUInt16));
+  const auto& kernel = PYPRUNE_CPU_KERNEL(bin_codes_kernel);
+  bool bad_x = false;
+  AT_DISPATCH_FLOATING_TYPES(in.x.scalar_type(), "info_bin_codes", [&] {
+    bad_x = kernel.of<scalar_t>()(in.x.data_ptr<scalar_t>(), make_bins(in.edges, uniform, in.shape),
+                                  in.shape, static_cast<uint16_t*>(codes.data_ptr()));
+  });
+  PYPRUNE_CHECK_VALUE(!bad_x, "'x' contains NaN or Inf");
+  return codes;
+}
+
 // Null distribution of MI and TE under label permutations across sequences: perms [P, S] gives,
 // for permutation p, the sequence whose labels sequence s gets.
 std::tuple<at::Tensor, at::Tensor> info_permutation_null_cpu(
-    const at::Tensor& x_in, const c10::optional<at::Tensor>& labels_in, const at::Tensor& edges_in, bool uniform,
-    int64_t num_classes, int64_t history, const at::Tensor& perms_in, double log_base,
-    bool miller_madow) {
-  const PermutationInputs checked =
-      permutation_inputs(x_in, labels_in, edges_in, uniform, num_classes, history, perms_in, log_base);
-  const InfoInputs& in = checked.in;
+    const at::Tensor& codes, const c10::optional<at::Tensor>& labels, int64_t bins, int64_t num_classes,
+    int64_t history, const at::Tensor& perms, double log_base, bool miller_madow) {
+  const PermutationInputs in =
+      permutation_inputs(codes, labels, bins, num_classes, history, perms, log_base);
   const InfoShape& shape = in.shape;
-  const int64_t num_perms = checked.perms.size(0);
+  const int64_t num_perms = in.perms.size(0);
   auto opts = at::TensorOptions().dtype(at::kDouble);
   at::Tensor mi_null = at::empty({num_perms, shape.neurons}, opts);
   at::Tensor te_null = at::zeros({num_perms, shape.neurons}, opts);
-  const auto& kernel = PYPRUNE_CPU_KERNEL(permutation_null_kernel);
-  InfoFlags flags{};
-  AT_DISPATCH_FLOATING_TYPES(in.x.scalar_type(), "info_permutation_null", [&] {
-    flags = kernel.of<scalar_t>()(in.x.data_ptr<scalar_t>(), make_labels(in.labels, shape),
-                                  make_bins(in.edges, uniform, shape), shape,
-                                  checked.perms.data_ptr<int64_t>(), num_perms,
-                                  1.0 / std::log(log_base), miller_madow,
-                                  mi_null.data_ptr<double>(), te_null.data_ptr<double>());
-  });
-  raise_on_bad_input(flags.bad_x, flags.bad_label, shape.classes);
+  const InfoFlags flags = PYPRUNE_CPU_KERNEL(permutation_null_kernel)(
+      static_cast<const uint16_t*>(in.codes.data_ptr()), make_labels(in.labels, shape), shape,
+      in.perms.data_ptr<int64_t>(), num_perms, 1.0 / std::log(log_base), miller_madow,
+      mi_null.data_ptr<double>(), te_null.data_ptr<double>());
+  raise_on_bad_codes(flags.bad_x, shape.bins);
+  raise_on_bad_input(false, flags.bad_label, shape.classes);
   return {mi_null, te_null};
 }
 
@@ -163,6 +171,7 @@ TORCH_LIBRARY_IMPL(pyprune, CPU, m) {
   m.impl("info_counts_add_", &info_counts_add_cpu);
   m.impl("info_scores", &info_scores_cpu);
   m.impl("info_local_te", &info_local_te_cpu);
+  m.impl("info_bin_codes", &info_bin_codes_cpu);
   m.impl("info_permutation_null", &info_permutation_null_cpu);
 }
 

@@ -82,13 +82,25 @@ int sim_sddmm_rows(int dtype, int64_t rows, int64_t batch, const int32_t* ptr, c
   });
 }
 
+// dtype 2: x is uint16 bin codes.
 int sim_info_counts(int dtype, const void* x, const int64_t* labels, int64_t seq_stride, int64_t step_stride,
                     const int64_t* perm, const double* edges, int uniform, int64_t s, int64_t t, int64_t n, int bins,
                     int classes, int history, int64_t* transitions, int64_t* side, int* flags) {
-  return by_dtype(dtype, [&](auto zero) {
+  auto count = [&](auto zero) {
     using T = decltype(zero);
     cuda::info_counts<T>(static_cast<const T*>(x), cuda::LabelView{labels, seq_stride, step_stride, perm}, edges,
                          uniform != 0, info_shape(s, t, n, bins, classes, history), transitions, side, flags, nullptr);
+  };
+  if (dtype == 2) return guarded([&] { count(uint16_t{}); });
+  return by_dtype(dtype, count);
+}
+
+int sim_info_bin_codes(int dtype, const void* x, const double* edges, int uniform, int64_t s, int64_t t, int64_t n,
+                       int bins, uint16_t* codes, int* flags) {
+  return by_dtype(dtype, [&](auto zero) {
+    using T = decltype(zero);
+    cuda::info_bin_codes<T>(static_cast<const T*>(x), edges, uniform != 0, info_shape(s, t, n, bins, 1, 0), codes,
+                            flags, nullptr);
   });
 }
 

@@ -14,6 +14,7 @@ SIGNATURES = {
     "sim_spmm_rows": [INT, I64, I64, P, P, P, P, P, P, P],
     "sim_sddmm_rows": [INT, I64, I64, P, P, P, P, P],
     "sim_info_counts": [INT, P, P, I64, I64, P, P, INT, I64, I64, I64, INT, INT, INT, P, P, P],
+    "sim_info_bin_codes": [INT, P, P, INT, I64, I64, I64, INT, P, P],
     "sim_info_scores": [P, P, I64, INT, INT, INT, D, INT, P, P, P],
     "sim_info_local_te": [INT, P, P, I64, I64, P, INT, I64, I64, I64, INT, INT, INT, P, D, P, P],
     "sim_label_regions": [P, I64, I64, I64, INT, P, P, P],
@@ -46,7 +47,7 @@ def ptr(a):
 
 
 def dtype_code(a):
-    return {np.dtype(np.float32): 0, np.dtype(np.float64): 1}[a.dtype]
+    return {np.dtype(np.float32): 0, np.dtype(np.float64): 1, np.dtype(np.uint16): 2}[a.dtype]
 
 
 class Kernels:
@@ -102,6 +103,14 @@ class Kernels:
         self._call("sim_info_counts", dtype_code(x), ptr(x), ptr(labels), seq_stride, step_stride, ptr(perm),
                    ptr(edges), int(uniform), s, t, n, bins, classes, history, ptr(transitions), ptr(side), ptr(flags))
         return transitions.reshape(n, states, bins, classes), side.reshape(n, bins, classes), flags
+
+    def info_bin_codes(self, x, edges, uniform):
+        s, t, n = x.shape
+        codes = np.full(x.shape, 65535, dtype=np.uint16)
+        flags = np.zeros(1, dtype=np.int32)
+        self._call("sim_info_bin_codes", dtype_code(x), ptr(x), ptr(edges), int(uniform), s, t, n,
+                   edges.shape[1] - 1, ptr(codes), ptr(flags))
+        return codes, flags
 
     def info_scores(self, joint, transitions, history, unit, miller_madow=False):
         n, bins, classes = joint.shape

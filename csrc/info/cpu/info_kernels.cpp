@@ -14,7 +14,6 @@
 #include <atomic>
 #include <cmath>
 #include <limits>
-#include <memory>
 #include <vector>
 
 #if defined(__AVX512F__)
@@ -89,7 +88,8 @@ class XLogXTable {
   std::vector<double> values_;
 };
 
-// Bins every value of x once, into codes [rows][N], in parallel over rows; returns true on NaN/Inf.
+// Bins every value of x once, into codes [rows][N], in parallel over rows; returns true on NaN/Inf
+// (the codes are then unspecified).
 template <typename scalar_t>
 bool bin_all(const scalar_t* xp, const Bins& b, const InfoShape& shape, uint16_t* codes) {
   const int64_t rows = shape.sequences * shape.steps, n = shape.neurons;
@@ -104,13 +104,14 @@ bool bin_all(const scalar_t* xp, const Bins& b, const InfoShape& shape, uint16_t
   return any_bad_x;
 }
 
-// Permutation pass: x is binned once for all permutations (codes [rows][N]); each task recounts a
-// block of neurons under a chunk of permutations, reading its block's slice of every row.
+// Permutation pass over the bin codes [rows][N] of x: each task recounts one block of neurons
+// under one permutation, reading its block's slice of every row. One permutation a task: tasks
+// share no data worth keeping in cache (every one streams its block's codes), and small tasks
+// leave little idle time at the end of a call, which a chunked permutation test pays per call.
 template <typename cell_t>
 void permutation_pass(const uint16_t* all_codes, const Labels& lab, const InfoShape& shape,
-                      const Plan& plan, const int64_t* perm_p, int64_t num_perms, int64_t perm_chunks,
-                      int64_t perms_per_chunk, double unit, bool miller_madow, double* mi_p,
-                      double* te_p, bool& bad_label) {
+                      const Plan& plan, const int64_t* perm_p, int64_t num_perms, double unit,
+                      bool miller_madow, double* mi_p, double* te_p, bool& bad_label) {
   const int64_t history = shape.history;
   const int64_t tcells = shape.transition_cells(), jcells = shape.joint_cells();
   const XLogXTable& xlogx_table = XLogXTable::get();
@@ -121,36 +122,32 @@ void permutation_pass(const uint16_t* all_codes, const Labels& lab, const InfoSh
     CountScratch<cell_t> scratch(shape.history, plan.width);
     bool no_bad_x = false;
 #pragma omp for schedule(dynamic, 1)
-    for (int64_t task = 0; task < plan.blocks * perm_chunks; ++task) {
-      const int64_t n0 = (task / perm_chunks) * plan.width;
+    for (int64_t task = 0; task < plan.blocks * num_perms; ++task) {
+      const int64_t n0 = (task / num_perms) * plan.width;
       const int64_t width = std::min(plan.width, shape.neurons - n0);
-      const int64_t p0 = (task % perm_chunks) * perms_per_chunk;
-      const int64_t p1 = std::min(num_perms, p0 + perms_per_chunk);
-      if (p0 >= p1) continue;
+      const int64_t p = task % num_perms;
       auto bins_of = [&](int64_t s, int64_t t, uint16_t* out) {
         const uint16_t* c = all_codes + (s * shape.steps + t) * shape.neurons + n0;
         std::copy(c, c + width, out);
         return false;
       };
-      for (int64_t p = p0; p < p1; ++p) {
-        std::fill(t_local.begin(), t_local.end(), 0u);
-        std::fill(j_local.begin(), j_local.end(), 0u);
-        const int64_t* perm = perm_p + p * shape.sequences;
-        count_rows(shape, 0, shape.sequences, width, lab, bins_of,
-                   [perm](int64_t s) { return perm[s]; }, t_local.data(), j_local.data(),
-                   scratch, no_bad_x, any_bad_label);
-        for (int64_t w = 0; w < width; ++w) {
-          uint32_t* tw = t_local.data() + w * tcells;
-          uint32_t* jw = j_local.data() + w * jcells;
-          if (history > 0) fold_joint(shape, tw, jw);
-          double h, mi;
-          entropy_and_mi(jw, shape.bins, shape.classes, miller_madow, &h, &mi, xlogx_table);
-          mi_p[p * shape.neurons + n0 + w] = unit * mi;
-          if (history > 0)
-            te_p[p * shape.neurons + n0 + w] =
-                unit * transfer_entropy(tw, shape.states, shape.bins, shape.classes,
-                                        miller_madow, xlogx_table);
-        }
+      std::fill(t_local.begin(), t_local.end(), 0u);
+      std::fill(j_local.begin(), j_local.end(), 0u);
+      const int64_t* perm = perm_p + p * shape.sequences;
+      count_rows(shape, 0, shape.sequences, width, lab, bins_of,
+                 [perm](int64_t s) { return perm[s]; }, t_local.data(), j_local.data(), scratch,
+                 no_bad_x, any_bad_label);
+      for (int64_t w = 0; w < width; ++w) {
+        uint32_t* tw = t_local.data() + w * tcells;
+        uint32_t* jw = j_local.data() + w * jcells;
+        if (history > 0) fold_joint(shape, tw, jw);
+        double h, mi;
+        entropy_and_mi(jw, shape.bins, shape.classes, miller_madow, &h, &mi, xlogx_table);
+        mi_p[p * shape.neurons + n0 + w] = unit * mi;
+        if (history > 0)
+          te_p[p * shape.neurons + n0 + w] =
+              unit * transfer_entropy(tw, shape.states, shape.bins, shape.classes, miller_madow,
+                                      xlogx_table);
       }
     }
   }
@@ -239,30 +236,31 @@ void local_te(const scalar_t* x, const Labels& labels, const Bins& b, const Info
   local_te_pass<scalar_t>(x, labels, b, shape, table_p, out);
 }
 
-// Null distribution of MI and TE under label permutations across sequences. x is binned once
-// (uint16 codes, half the size of float32 x) and recounted per permutation in blocks of neurons
-// as wide as the plain count's, so one permutation costs about one count.
-template <typename scalar_t>
-InfoFlags permutation_null(const scalar_t* x, const Labels& labels, const Bins& b,
-                           const InfoShape& shape, const int64_t* perms, int64_t num_perms,
-                           double unit, bool miller_madow, double* mi, double* te) {
+// True when a code is >= bins: a codes tensor not made by bin_all for these bins. Checked before
+// counting, since the counts index histograms by code.
+bool codes_out_of_range(const uint16_t* codes, int64_t count, int32_t bins) {
+  uint16_t top = 0;
+#pragma omp parallel for simd num_threads(threads_for(count)) reduction(max : top)
+  for (int64_t i = 0; i < count; ++i) top = std::max(top, codes[i]);
+  return count > 0 && top >= bins;
+}
+
+// Null distribution of MI and TE under label permutations across sequences, from the bin codes
+// of x (bin_codes: x is binned once for all the calls of a permutation test), recounted per
+// permutation in blocks of neurons as wide as the plain count's, so one permutation costs about
+// one count. bad_x: a code out of range.
+InfoFlags permutation_null(const uint16_t* codes, const Labels& labels, const InfoShape& shape,
+                           const int64_t* perms, int64_t num_perms, double unit, bool miller_madow,
+                           double* mi, double* te) {
+  InfoFlags flags{};
+  flags.bad_x = codes_out_of_range(codes, shape.sequences * shape.steps * shape.neurons, shape.bins);
+  if (flags.bad_x) return flags;
   Plan plan = plan_tasks(shape);
   plan.seq_chunks = 1;
-  const int64_t perm_chunks = std::max<int64_t>(
-      1, std::min(num_perms, ceil_div(4 * num_threads(), std::max<int64_t>(plan.blocks, 1))));
-  const int64_t perms_per_chunk = ceil_div(std::max<int64_t>(num_perms, 1), perm_chunks);
-  InfoFlags flags{};
-  // Left uninitialised: bin_all writes every code, and its threads then touch the pages first,
-  // in parallel, instead of one thread zeroing them all before.
-  const std::unique_ptr<uint16_t[]> codes(
-      new uint16_t[static_cast<size_t>(shape.sequences * shape.steps * shape.neurons)]);
-  flags.bad_x = bin_all<scalar_t>(x, b, shape, codes.get());
-  if (!flags.bad_x)
-    dispatch_cell_type(shape, [&](auto cell) {
-      permutation_pass<decltype(cell)>(codes.get(), labels, shape, plan, perms, num_perms,
-                                       perm_chunks, perms_per_chunk, unit, miller_madow, mi, te,
-                                       flags.bad_label);
-    });
+  dispatch_cell_type(shape, [&](auto cell) {
+    permutation_pass<decltype(cell)>(codes, labels, shape, plan, perms, num_perms, unit,
+                                     miller_madow, mi, te, flags.bad_label);
+  });
   return flags;
 }
 
@@ -272,7 +270,8 @@ PYPRUNE_REGISTER_CPU_KERNEL(neuron_range_kernel, &neuron_range<float>, &neuron_r
 PYPRUNE_REGISTER_CPU_KERNEL(info_counts_kernel, &info_counts<float>, &info_counts<double>);
 PYPRUNE_REGISTER_CPU_KERNEL(info_scores_kernel, &info_scores);
 PYPRUNE_REGISTER_CPU_KERNEL(local_te_kernel, &local_te<float>, &local_te<double>);
-PYPRUNE_REGISTER_CPU_KERNEL(permutation_null_kernel, &permutation_null<float>, &permutation_null<double>);
+PYPRUNE_REGISTER_CPU_KERNEL(bin_codes_kernel, &bin_all<float>, &bin_all<double>);
+PYPRUNE_REGISTER_CPU_KERNEL(permutation_null_kernel, &permutation_null);
 
 }  // namespace PYPRUNE_CPU_NAMESPACE
 }  // namespace pyprune

@@ -48,9 +48,14 @@ using LocalTeFn = void (*)(const scalar_t* x, const Labels& labels, const Bins& 
                            const InfoShape& shape, const int64_t* transitions, double unit,
                            scalar_t* out);
 
-// MI and TE [P, N] with the labels of sequence perms[p * S + s] given to sequence s.
+// The bin codes [S, T, N] of x; true on NaN/Inf.
 template <typename scalar_t>
-using PermutationNullFn = InfoFlags (*)(const scalar_t* x, const Labels& labels, const Bins& bins,
+using BinCodesFn = bool (*)(const scalar_t* x, const Bins& bins, const InfoShape& shape,
+                            uint16_t* codes);
+
+// MI and TE [P, N] from the bin codes [S, T, N] of x, with the labels of sequence perms[p * S + s]
+// given to sequence s. bad_x: a code >= shape.bins.
+using PermutationNullFn = InfoFlags (*)(const uint16_t* codes, const Labels& labels,
                                         const InfoShape& shape, const int64_t* perms,
                                         int64_t num_perms, double unit, bool miller_madow,
                                         double* mi, double* te);
@@ -59,6 +64,7 @@ PYPRUNE_DECLARE_CPU_KERNEL(neuron_range_kernel, FloatingKernel<NeuronRangeFn>);
 PYPRUNE_DECLARE_CPU_KERNEL(info_counts_kernel, FloatingKernel<InfoCountsFn>);
 PYPRUNE_DECLARE_CPU_KERNEL(info_scores_kernel, InfoScoresFn);
 PYPRUNE_DECLARE_CPU_KERNEL(local_te_kernel, FloatingKernel<LocalTeFn>);
-PYPRUNE_DECLARE_CPU_KERNEL(permutation_null_kernel, FloatingKernel<PermutationNullFn>);
+PYPRUNE_DECLARE_CPU_KERNEL(bin_codes_kernel, FloatingKernel<BinCodesFn>);
+PYPRUNE_DECLARE_CPU_KERNEL(permutation_null_kernel, PermutationNullFn);
 
 }  // namespace pyprune

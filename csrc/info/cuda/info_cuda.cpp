@@ -20,7 +20,8 @@ cuda::LabelView label_view(const c10::optional<at::Tensor>& labels, const InfoSh
 }
 
 // Transition and side counts of x (side = the steps no transition starts from), raising on bad
-// input; perm (optional) reassigns the labels of sequences.
+// input; perm (optional) reassigns the labels of sequences. x may be uint16 bin codes, with the
+// edges 0..B (unit_edges).
 std::pair<at::Tensor, at::Tensor> count_cuda(const at::Tensor& x, const c10::optional<at::Tensor>& labels,
                                              const at::Tensor& edges, bool uniform,
                                              const InfoShape& shape, const int64_t* perm) {
@@ -30,11 +31,18 @@ std::pair<at::Tensor, at::Tensor> count_cuda(const at::Tensor& x, const c10::opt
   at::Tensor flags = at::zeros({2}, x.options().dtype(at::kInt));
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   const cuda::LabelView view = label_view(labels, shape, perm);
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "info_counts_cuda", [&] {
-    cuda::info_counts<scalar_t>(x.data_ptr<scalar_t>(), view, edges.data_ptr<double>(), uniform,
-                                shape, transitions.data_ptr<int64_t>(), side.data_ptr<int64_t>(),
+  if (x.scalar_type() == at::kUInt16) {
+    cuda::info_counts<uint16_t>(static_cast<const uint16_t*>(x.data_ptr()), view,
+                                edges.data_ptr<double>(), uniform, shape,
+                                transitions.data_ptr<int64_t>(), side.data_ptr<int64_t>(),
                                 flags.data_ptr<int>(), stream);
-  });
+  } else {
+    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "info_counts_cuda", [&] {
+      cuda::info_counts<scalar_t>(x.data_ptr<scalar_t>(), view, edges.data_ptr<double>(), uniform,
+                                  shape, transitions.data_ptr<int64_t>(), side.data_ptr<int64_t>(),
+                                  flags.data_ptr<int>(), stream);
+    });
+  }
   C10_CUDA_KERNEL_LAUNCH_CHECK();
   const at::Tensor host_flags = flags.cpu();
   raise_on_bad_input(host_flags[0].item<int>() != 0, host_flags[1].item<int>() != 0,
@@ -129,28 +137,44 @@ at::Tensor info_local_te_cuda(const at::Tensor& x_in, const c10::optional<at::Te
   return out;
 }
 
+at::Tensor info_bin_codes_cuda(const at::Tensor& x_in, const at::Tensor& edges_in, bool uniform) {
+  const c10::cuda::CUDAGuard guard(x_in.device());
+  const InfoInputs in = info_inputs(x_in, c10::nullopt, edges_in, uniform, 1, 0);
+  at::Tensor codes = at::empty(in.x.sizes(), in.x.options().dtype(at::kUInt16));
+  at::Tensor flags = at::zeros({1}, in.x.options().dtype(at::kInt));
+  AT_DISPATCH_FLOATING_TYPES(in.x.scalar_type(), "info_bin_codes_cuda", [&] {
+    cuda::info_bin_codes<scalar_t>(in.x.data_ptr<scalar_t>(), in.edges.data_ptr<double>(), uniform,
+                                   in.shape, static_cast<uint16_t*>(codes.data_ptr()),
+                                   flags.data_ptr<int>(), c10::cuda::getCurrentCUDAStream());
+  });
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+  PYPRUNE_CHECK_VALUE(flags.item<int>() == 0, "'x' contains NaN or Inf");
+  return codes;
+}
+
 // One count + score launch per permutation, all on the device: no host round trip per permutation
-// beyond the bad-input flags.
+// beyond the bad-input flags. The codes are counted with the edges 0..B, where a code is its own
+// bin, after one check that they lie below B.
 std::tuple<at::Tensor, at::Tensor> info_permutation_null_cuda(
-    const at::Tensor& x_in, const c10::optional<at::Tensor>& labels_in, const at::Tensor& edges_in, bool uniform,
+    const at::Tensor& codes_in, const c10::optional<at::Tensor>& labels_in, int64_t bins,
     int64_t num_classes, int64_t history, const at::Tensor& perms_in, double base,
     bool miller_madow) {
-  const c10::cuda::CUDAGuard guard(x_in.device());
-  const PermutationInputs checked =
-      permutation_inputs(x_in, labels_in, edges_in, uniform, num_classes, history, perms_in, base);
-  const InfoInputs& in = checked.in;
-  const at::Tensor &x = in.x, &edges = in.edges;
+  const c10::cuda::CUDAGuard guard(codes_in.device());
+  const PermutationInputs in =
+      permutation_inputs(codes_in, labels_in, bins, num_classes, history, perms_in, base);
   const InfoShape& shape = in.shape;
-  const at::Tensor& perms = checked.perms;
-  const c10::optional<at::Tensor>& labels = in.labels;
-  const int64_t num_perms = perms.size(0);
-  auto opts = x.options().dtype(at::kDouble);
+  raise_on_bad_codes(in.codes.numel() > 0 && in.codes.to(at::kInt).max().item<int>() >= shape.bins,
+                     shape.bins);
+  const auto opts = in.codes.options().dtype(at::kDouble);
+  const at::Tensor unit_edges =
+      at::arange(shape.bins + 1, opts).expand({shape.neurons, shape.bins + 1}).contiguous();
+  const int64_t num_perms = in.perms.size(0);
   at::Tensor mi_null = at::empty({num_perms, shape.neurons}, opts);
   at::Tensor te_null = at::empty({num_perms, shape.neurons}, opts);
   at::Tensor entropy = at::empty({shape.neurons}, opts);
   for (int64_t p = 0; p < num_perms; ++p) {
-    auto [transitions, side] =
-        count_cuda(x, labels, edges, uniform, shape, perms.data_ptr<int64_t>() + p * shape.sequences);
+    auto [transitions, side] = count_cuda(in.codes, in.labels, unit_edges, true, shape,
+                                          in.perms.data_ptr<int64_t>() + p * shape.sequences);
     const at::Tensor joint = fold_joint(transitions, side, shape).contiguous();
     cuda::info_scores(joint.data_ptr<int64_t>(), transitions.data_ptr<int64_t>(), shape,
                       1.0 / std::log(base), miller_madow, entropy.data_ptr<double>(),
@@ -169,6 +193,7 @@ TORCH_LIBRARY_IMPL(pyprune, CUDA, m) {
   m.impl("info_counts_add_", &info_counts_add_cuda);
   m.impl("info_scores", &info_scores_cuda);
   m.impl("info_local_te", &info_local_te_cuda);
+  m.impl("info_bin_codes", &info_bin_codes_cuda);
   m.impl("info_permutation_null", &info_permutation_null_cuda);
 }
 

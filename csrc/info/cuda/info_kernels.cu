@@ -144,6 +144,26 @@ __global__ void local_lookup_kernel(const scalar_t* __restrict__ x, LabelView la
   }
 }
 
+// One thread per value (grid-stride); a value's neuron is its index modulo N.
+template <typename scalar_t>
+__global__ void bin_codes_kernel(const scalar_t* __restrict__ x, const double* __restrict__ edges,
+                                 bool uniform, InfoShape shape, uint16_t* __restrict__ codes,
+                                 int* __restrict__ flags) {
+  const int64_t total = shape.sequences * shape.steps * shape.neurons;
+  const int bins = shape.bins;
+  bool bad_x = false;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const double* e = edges + (i % shape.neurons) * (bins + 1);
+    const double v = static_cast<double>(x[i]);
+    bad_x |= is_nonfinite(v);
+    codes[i] = static_cast<uint16_t>(
+        uniform ? uniform_bin(v, e[0], uniform_scale(e[0], e[bins], bins), bins - 1)
+                : edges_bin(v, e + 1, bins - 1));
+  }
+  if (bad_x) atomicOr(flags, 1);
+}
+
 int64_t blocks_for(int64_t work, int threads) { return (work + threads - 1) / threads; }
 
 }  // namespace
@@ -178,6 +198,16 @@ void info_counts(const scalar_t* x, LabelView labels, const double* edges, bool 
       x, labels, edges, uniform, shape, lanes, seq_per_block, use_shared, transitions, side, flags);
 }
 
+template <typename scalar_t>
+void info_bin_codes(const scalar_t* x, const double* edges, bool uniform, const InfoShape& shape,
+                    uint16_t* codes, int* flags, cudaStream_t stream) {
+  const int64_t total = shape.sequences * shape.steps * shape.neurons;
+  if (total == 0) return;
+  const int64_t blocks = std::min<int64_t>(blocks_for(total, kThreads), 65535);
+  bin_codes_kernel<scalar_t><<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(
+      x, edges, uniform, shape, codes, flags);
+}
+
 void info_scores(const int64_t* joint, const int64_t* transitions, const InfoShape& shape,
                  double unit, bool miller_madow, double* entropy, double* mi, double* te,
                  cudaStream_t stream) {
@@ -201,6 +231,12 @@ template void info_counts<float>(const float*, LabelView, const double*, bool, c
                                  int64_t*, int64_t*, int*, cudaStream_t);
 template void info_counts<double>(const double*, LabelView, const double*, bool, const InfoShape&,
                                   int64_t*, int64_t*, int*, cudaStream_t);
+template void info_counts<uint16_t>(const uint16_t*, LabelView, const double*, bool,
+                                    const InfoShape&, int64_t*, int64_t*, int*, cudaStream_t);
+template void info_bin_codes<float>(const float*, const double*, bool, const InfoShape&, uint16_t*,
+                                    int*, cudaStream_t);
+template void info_bin_codes<double>(const double*, const double*, bool, const InfoShape&,
+                                     uint16_t*, int*, cudaStream_t);
 template void info_local_te<float>(const float*, LabelView, const double*, bool, const InfoShape&,
                                    const int64_t*, double, double*, float*, cudaStream_t);
 template void info_local_te<double>(const double*, LabelView, const double*, bool,
