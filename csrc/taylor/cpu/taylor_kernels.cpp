@@ -7,8 +7,8 @@
 // dynamic one paid a shared counter per channel: most of a call on a late layer's thousand 3x3
 // channels). Small maps run on fewer threads (threads_for). Within a channel, samples are the
 // inner loop, so the channel's running sums stay in L1.
-// Dot products over positions run in the input precision with SIMD lanes (each lane sums P/8
-// terms), everything summed over samples is float64; sum_x/sum_g go through float buffers flushed
+// Dot products over positions run in the input precision in up to 8 SIMD lanes (see
+// kSimdPositions), everything summed over samples is float64; sum_x/sum_g go through float buffers flushed
 // to float64 every kFlush samples.
 #include "common/cpu_kernel.h"
 
@@ -23,21 +23,23 @@ namespace PYPRUNE_CPU_NAMESPACE {
 namespace {
 
 constexpr int64_t kFlush = 32;
-// A SIMD reduction ends every (sample, channel) sum with one serial add per lane: below this many
-// positions (a late layer's 3x3 maps) a plain loop is faster. And eight lanes, even where the
-// registers hold sixteen floats: on a 6x6 map sixteen lanes halve a few vector steps and double
-// the serial adds at the end.
+// A SIMD reduction ends every (sample, channel) sum with one serial add per lane, so the lanes
+// follow the positions: a plain loop below kSimdPositions (a late layer's 3x3 maps), four lanes
+// below kWidePositions (6x6, 7x7), eight above, even where the registers hold sixteen floats.
+// Every capability uses the same lanes, so a wider copy never ends its sums with more serial adds
+// than a narrower one (with the registers' width, 6x6 maps ran slowest in the widest copy).
 constexpr int64_t kSimdPositions = 16;
+constexpr int64_t kWidePositions = 64;
 
 // One sample's sums over the P positions of one channel: ||x||^2, x . g and x . gbar into q, d,
-// e; x and g added to the mean buffers bx, bg. The two loops are one body: a lambda holding it
-// keeps GCC from vectorising the first.
-template <typename scalar_t, bool kMeans, bool kTrace, bool kSimd>
+// e; x and g added to the mean buffers bx, bg. In kLanes SIMD lanes, or a plain loop for 0. The
+// two loops are one body: a lambda holding it keeps GCC from vectorising the first.
+template <typename scalar_t, bool kMeans, bool kTrace, int kLanes>
 inline void sample_sums(const scalar_t* xs, const scalar_t* gs, const scalar_t* gb, int64_t P,
                         scalar_t* bx, scalar_t* bg, scalar_t& q, scalar_t& d, scalar_t& e) {
   scalar_t lq = 0, ld = 0, le = 0;
-  if constexpr (kSimd) {
-#pragma omp simd reduction(+ : lq, ld, le) simdlen(8)
+  if constexpr (kLanes > 0) {
+#pragma omp simd reduction(+ : lq, ld, le) simdlen(kLanes)
     for (int64_t p = 0; p < P; ++p) {
       const scalar_t xv = xs[p], gv = gs[p];
       lq += xv * xv;
@@ -90,10 +92,12 @@ void channel_pass(const scalar_t* x, const scalar_t* g, const double* gbar, cons
         const scalar_t* xs = x + (n * C + c) * P;
         const scalar_t* gs = g + (n * C + c) * P;
         scalar_t lq, ld, le;
-        if (P >= kSimdPositions)
-          sample_sums<scalar_t, kMeans, kTrace, true>(xs, gs, gb, P, bx, bg, lq, ld, le);
+        if (P >= kWidePositions)
+          sample_sums<scalar_t, kMeans, kTrace, 8>(xs, gs, gb, P, bx, bg, lq, ld, le);
+        else if (P >= kSimdPositions)
+          sample_sums<scalar_t, kMeans, kTrace, 4>(xs, gs, gb, P, bx, bg, lq, ld, le);
         else
-          sample_sums<scalar_t, kMeans, kTrace, false>(xs, gs, gb, P, bx, bg, lq, ld, le);
+          sample_sums<scalar_t, kMeans, kTrace, 0>(xs, gs, gb, P, bx, bg, lq, ld, le);
         q += lq;
         d += ld;
         d2 += static_cast<double>(ld) * ld;
