@@ -32,35 +32,21 @@ constexpr int64_t kSimdPositions = 16;
 constexpr int64_t kWidePositions = 64;
 
 // One sample's sums over the P positions of one channel: ||x||^2, x . g and x . gbar into q, d,
-// e; x and g added to the mean buffers bx, bg. In kLanes SIMD lanes, or a plain loop for 0. The
-// two loops are one body: a lambda holding it keeps GCC from vectorising the first.
+// e; x and g added to the mean buffers bx, bg, in kLanes SIMD lanes (1: a plain loop).
 template <typename scalar_t, bool kMeans, bool kTrace, int kLanes>
 inline void sample_sums(const scalar_t* xs, const scalar_t* gs, const scalar_t* gb, int64_t P,
                         scalar_t* bx, scalar_t* bg, scalar_t& q, scalar_t& d, scalar_t& e) {
   scalar_t lq = 0, ld = 0, le = 0;
-  if constexpr (kLanes > 0) {
 #pragma omp simd reduction(+ : lq, ld, le) simdlen(kLanes)
-    for (int64_t p = 0; p < P; ++p) {
-      const scalar_t xv = xs[p], gv = gs[p];
-      lq += xv * xv;
-      ld += xv * gv;
-      if (kMeans) {
-        bx[p] += xv;
-        bg[p] += gv;
-      }
-      if (kTrace) le += xv * gb[p];
+  for (int64_t p = 0; p < P; ++p) {
+    const scalar_t xv = xs[p], gv = gs[p];
+    lq += xv * xv;
+    ld += xv * gv;
+    if (kMeans) {
+      bx[p] += xv;
+      bg[p] += gv;
     }
-  } else {
-    for (int64_t p = 0; p < P; ++p) {
-      const scalar_t xv = xs[p], gv = gs[p];
-      lq += xv * xv;
-      ld += xv * gv;
-      if (kMeans) {
-        bx[p] += xv;
-        bg[p] += gv;
-      }
-      if (kTrace) le += xv * gb[p];
-    }
+    if (kTrace) le += xv * gb[p];
   }
   q = lq;
   d = ld;
@@ -97,7 +83,7 @@ void channel_pass(const scalar_t* x, const scalar_t* g, const double* gbar, cons
         else if (P >= kSimdPositions)
           sample_sums<scalar_t, kMeans, kTrace, 4>(xs, gs, gb, P, bx, bg, lq, ld, le);
         else
-          sample_sums<scalar_t, kMeans, kTrace, 0>(xs, gs, gb, P, bx, bg, lq, ld, le);
+          sample_sums<scalar_t, kMeans, kTrace, 1>(xs, gs, gb, P, bx, bg, lq, ld, le);
         q += lq;
         d += ld;
         d2 += static_cast<double>(ld) * ld;
