@@ -26,12 +26,21 @@ namespace pyprune {
 namespace PYPRUNE_CPU_NAMESPACE {
 namespace {
 
-// SIMD vector bytes: a zmm register where AVX-512 is there, else a ymm one.
+// SIMD vector bytes: a zmm register where AVX-512 is there, else a ymm one. A batch that fits in
+// a ymm register runs in ymm vectors in every copy (narrow_enough): zmm vectors would pad it to
+// twice the lanes, twice the work for the same loads.
 #if defined(__AVX512F__)
 constexpr int64_t kVecBytes = 64;
 #else
 constexpr int64_t kVecBytes = 32;
 #endif
+constexpr int64_t kNarrowVecBytes = 32;
+
+template <typename scalar_t>
+inline bool narrow_enough(int64_t batch) {
+  return kVecBytes > kNarrowVecBytes &&
+         batch <= kNarrowVecBytes / static_cast<int64_t>(sizeof(scalar_t));
+}
 
 // From a batch of 2 up, the batch tiles are padded to whole vectors and every nonzero is one SIMD
 // FMA per vector (a batch of 3 pays 8 lanes, still far cheaper than 3 scalar passes over the row).
@@ -42,33 +51,34 @@ constexpr int64_t kRowBlock = 16;
 constexpr int64_t kVectors = 8;    // accumulator registers per row, at most
 constexpr int64_t kSlabBytes = 1024 * 1024;  // a thread's slab of one batch tile: its L2
 constexpr int64_t kPrefetch = 8;   // nonzeros ahead whose input rows are prefetched
-// A vector of `lanes` scalar_t (GCC vector extension), and the SIMD vector of scalar_t.
+// A vector of `lanes` scalar_t (GCC vector extension); the kernels below work in SIMD vectors of
+// kBytes (kVecBytes, or kNarrowVecBytes for a small batch).
 template <typename scalar_t, int lanes>
 using VecOf __attribute__((vector_size(lanes * sizeof(scalar_t)))) = scalar_t;
-template <typename scalar_t>
-using Vec = VecOf<scalar_t, kVecBytes / sizeof(scalar_t)>;
+template <typename scalar_t, int64_t kBytes>
+using Vec = VecOf<scalar_t, kBytes / sizeof(scalar_t)>;
 
-template <typename scalar_t>
-inline Vec<scalar_t> load(const scalar_t* p) {
-  Vec<scalar_t> v;
+template <typename scalar_t, int64_t kBytes>
+inline Vec<scalar_t, kBytes> load(const scalar_t* p) {
+  Vec<scalar_t, kBytes> v;
   std::memcpy(&v, p, sizeof(v));
   return v;
 }
 
 // One row over `vectors` SIMD vectors of the batch: acc stays in registers over the nonzeros.
-template <int vectors, typename scalar_t>
+template <int64_t kBytes, int vectors, typename scalar_t>
 inline void row_tile(int32_t begin, int32_t end, const int32_t* idx, const int32_t* perm,
                      const scalar_t* values, const scalar_t* in_t, int64_t ld, scalar_t init,
                      scalar_t* out) {
-  constexpr int64_t lanes = kVecBytes / sizeof(scalar_t);
-  Vec<scalar_t> acc[vectors];
-  for (int k = 0; k < vectors; ++k) acc[k] = Vec<scalar_t>{} + init;
+  constexpr int64_t lanes = kBytes / sizeof(scalar_t);
+  Vec<scalar_t, kBytes> acc[vectors];
+  for (int k = 0; k < vectors; ++k) acc[k] = Vec<scalar_t, kBytes>{} + init;
   for (int32_t j = begin; j < end; ++j) {
     if (j + kPrefetch < end)
       __builtin_prefetch(in_t + static_cast<int64_t>(idx[j + kPrefetch]) * ld);
     const scalar_t v = values[perm ? perm[j] : j];
     const scalar_t* src = in_t + static_cast<int64_t>(idx[j]) * ld;
-    for (int k = 0; k < vectors; ++k) acc[k] += v * load(src + k * lanes);
+    for (int k = 0; k < vectors; ++k) acc[k] += v * load<scalar_t, kBytes>(src + k * lanes);
   }
   std::memcpy(out, acc, sizeof(acc));
 }
@@ -98,14 +108,14 @@ row_column(int32_t begin, int32_t end, const int32_t* idx, const int32_t* perm,
 }
 
 // One row over a batch tile of `vectors` SIMD vectors, 1 to kVectors, chosen at run time.
-template <typename scalar_t>
+template <int64_t kBytes, typename scalar_t>
 inline void row_vectors(int vectors, int32_t begin, int32_t end, const int32_t* idx,
                         const int32_t* perm, const scalar_t* values, const scalar_t* in_t,
                         int64_t ld, scalar_t init, scalar_t* out) {
   switch (vectors) {
 #define PYPRUNE_ROW_TILE(V) \
   case V:                   \
-    return row_tile<V>(begin, end, idx, perm, values, in_t, ld, init, out);
+    return row_tile<kBytes, V>(begin, end, idx, perm, values, in_t, ld, init, out);
     PYPRUNE_ROW_TILE(1) PYPRUNE_ROW_TILE(2) PYPRUNE_ROW_TILE(3) PYPRUNE_ROW_TILE(4)
     PYPRUNE_ROW_TILE(5) PYPRUNE_ROW_TILE(6) PYPRUNE_ROW_TILE(7) PYPRUNE_ROW_TILE(8)
 #undef PYPRUNE_ROW_TILE
@@ -174,11 +184,11 @@ inline WorkPosition work_start(const BatchTiles& tiles, const int32_t* ptr, int6
   return {t, row_reaching(ptr, rows, within, tiles.width(t))};
 }
 
-// The batch tiles for operands of `in_rows` rows: a thread's slab of one tile is at most
-// kSlabBytes (4096 rows get 4-vector tiles, 1 MB; 784 get 8).
-inline BatchTiles batch_tiles(int64_t batch, int64_t in_rows, int64_t lanes) {
+// The batch tiles for operands of `in_rows` rows, in vectors of `bytes`: a thread's slab of one
+// tile is at most kSlabBytes (4096 rows of zmm vectors get 4-vector tiles, 1 MB; 784 get 8).
+inline BatchTiles batch_tiles(int64_t batch, int64_t in_rows, int64_t lanes, int64_t bytes) {
   const int64_t max_vectors =
-      std::clamp<int64_t>(kSlabBytes / (std::max<int64_t>(in_rows, 1) * kVecBytes), 1, kVectors);
+      std::clamp<int64_t>(kSlabBytes / (std::max<int64_t>(in_rows, 1) * bytes), 1, kVectors);
   const int64_t vectors = ceil_div(batch, lanes);
   return {vectors, ceil_div(vectors, max_vectors)};
 }
@@ -187,15 +197,15 @@ inline BatchTiles batch_tiles(int64_t batch, int64_t in_rows, int64_t lanes) {
 // read through any strides. Each thread takes an equal share of the (batch tile, row) sequence;
 // for each tile it touches it first copies the tile's slab of in, batch-major and padded to whole
 // vectors, into its own buffer, so the nonzeros' random row reads hit its own L2.
-template <typename scalar_t>
+template <int64_t kBytes, typename scalar_t>
 void spmm_rows(int64_t rows, int64_t batch, int64_t in_rows, const scalar_t* in,
                int64_t batch_stride, int64_t feature_stride, const int32_t* ptr,
                const int32_t* idx, const int32_t* perm, const scalar_t* values,
                const scalar_t* bias, scalar_t* out) {
   static_assert(kVectors == 8, "row_vectors dispatches 1..8 vectors");
-  constexpr int64_t lanes = kVecBytes / sizeof(scalar_t);
+  constexpr int64_t lanes = kBytes / sizeof(scalar_t);
   if (rows == 0 || batch == 0) return;
-  const BatchTiles tiles = batch_tiles(batch, in_rows, lanes);
+  const BatchTiles tiles = batch_tiles(batch, in_rows, lanes, kBytes);
   const int64_t slab_size = std::max<int64_t>(in_rows, 1) * tiles.max_width() * lanes;
   const int threads = num_threads();
   const Scratch<scalar_t> slabs(threads * slab_size);
@@ -216,7 +226,7 @@ void spmm_rows(int64_t rows, int64_t batch, int64_t in_rows, const scalar_t* in,
       for (int64_t r0 = row_begin; r0 < row_end; r0 += kRowBlock) {
         const int64_t r1 = std::min(row_end, r0 + kRowBlock);
         for (int64_t r = r0; r < r1; ++r)
-          row_vectors(span.vectors, ptr[r], ptr[r + 1], idx, perm, values, slab, span.ld,
+          row_vectors<kBytes>(span.vectors, ptr[r], ptr[r + 1], idx, perm, values, slab, span.ld,
                       bias ? bias[r] : scalar_t(0), tile_out[r - r0]);
         store_tile(tile_out, r0, r1, span, rows, out);
       }
@@ -258,25 +268,25 @@ inline scalar_t sum_lanes(VecOf<scalar_t, lanes> v) {
 // Row n of the transposed structure (input feature n) over one batch tile of `vectors` SIMD
 // vectors: dx = sum_j v_perm_j dY[idx_j] and, from the same loads of dY, dw[perm_j] (+)=
 // dot(dY[idx_j], X[n]). One pass over the nonzeros serves both products.
-template <int vectors, bool with_dx, typename scalar_t>
+template <int64_t kBytes, int vectors, bool with_dx, typename scalar_t>
 inline void backward_row_tile(int32_t begin, int32_t end, const int32_t* idx, const int32_t* perm,
                               const scalar_t* values, const scalar_t* dy_slab, int64_t ld,
                               const scalar_t* x_row, bool first_tile, scalar_t* dx,
                               scalar_t* dw) {
-  constexpr int lanes = kVecBytes / sizeof(scalar_t);
-  Vec<scalar_t> acc[vectors], x[vectors];
+  constexpr int lanes = kBytes / sizeof(scalar_t);
+  Vec<scalar_t, kBytes> acc[vectors], x[vectors];
   for (int k = 0; k < vectors; ++k) {
-    acc[k] = Vec<scalar_t>{};
-    x[k] = load(x_row + k * lanes);
+    acc[k] = Vec<scalar_t, kBytes>{};
+    x[k] = load<scalar_t, kBytes>(x_row + k * lanes);
   }
   for (int32_t j = begin; j < end; ++j) {
     if (j + kPrefetch < end)
       __builtin_prefetch(dy_slab + static_cast<int64_t>(idx[j + kPrefetch]) * ld);
     const int32_t slot = perm[j];
     const scalar_t* src = dy_slab + static_cast<int64_t>(idx[j]) * ld;
-    Vec<scalar_t> dot{};
+    Vec<scalar_t, kBytes> dot{};
     for (int k = 0; k < vectors; ++k) {
-      const Vec<scalar_t> d = load(src + k * lanes);
+      const Vec<scalar_t, kBytes> d = load<scalar_t, kBytes>(src + k * lanes);
       if (with_dx) acc[k] += values[slot] * d;
       dot += d * x[k];
     }
@@ -286,7 +296,7 @@ inline void backward_row_tile(int32_t begin, int32_t end, const int32_t* idx, co
   if (with_dx) std::memcpy(dx, acc, sizeof(acc));
 }
 
-template <bool with_dx, typename scalar_t>
+template <int64_t kBytes, bool with_dx, typename scalar_t>
 inline void backward_row_vectors(int vectors, int32_t begin, int32_t end, const int32_t* idx,
                                  const int32_t* perm, const scalar_t* values,
                                  const scalar_t* dy_slab, int64_t ld, const scalar_t* x_row,
@@ -294,8 +304,8 @@ inline void backward_row_vectors(int vectors, int32_t begin, int32_t end, const 
   switch (vectors) {
 #define PYPRUNE_BACKWARD_ROW_TILE(V)                                                            \
   case V:                                                                                       \
-    return backward_row_tile<V, with_dx>(begin, end, idx, perm, values, dy_slab, ld, x_row,     \
-                                         first_tile, dx, dw);
+    return backward_row_tile<kBytes, V, with_dx>(begin, end, idx, perm, values, dy_slab, ld,   \
+                                                 x_row, first_tile, dx, dw);
     PYPRUNE_BACKWARD_ROW_TILE(1) PYPRUNE_BACKWARD_ROW_TILE(2) PYPRUNE_BACKWARD_ROW_TILE(3)
     PYPRUNE_BACKWARD_ROW_TILE(4) PYPRUNE_BACKWARD_ROW_TILE(5) PYPRUNE_BACKWARD_ROW_TILE(6)
     PYPRUNE_BACKWARD_ROW_TILE(7) PYPRUNE_BACKWARD_ROW_TILE(8)
@@ -307,15 +317,15 @@ inline void backward_row_vectors(int vectors, int32_t begin, int32_t end, const 
 // = CSR slots): dW at the mask and, with_dx, dX [batch][rows]. Each thread owns a share of the
 // rows by cost and walks every batch tile in order (so dW's sum over tiles has one order): per
 // tile it transposes all of dY's tile and its own rows of X's tile into its own buffers.
-template <bool with_dx, typename scalar_t>
+template <int64_t kBytes, bool with_dx, typename scalar_t>
 void backward_rows(int64_t rows, int64_t batch, int64_t dy_rows, const scalar_t* dy,
                    int64_t dy_batch_stride, int64_t dy_feature_stride, const scalar_t* x,
                    int64_t x_batch_stride, int64_t x_feature_stride, const int32_t* ptr,
                    const int32_t* idx, const int32_t* perm, const scalar_t* values, scalar_t* dx,
                    scalar_t* dw) {
-  constexpr int64_t lanes = kVecBytes / sizeof(scalar_t);
+  constexpr int64_t lanes = kBytes / sizeof(scalar_t);
   if (rows == 0 || batch == 0) return;
-  const BatchTiles tiles = batch_tiles(batch, dy_rows, lanes);
+  const BatchTiles tiles = batch_tiles(batch, dy_rows, lanes, kBytes);
   const int64_t x_ld = tiles.max_width() * lanes;  // X's rows keep one stride over all tiles
   const int64_t slab_size = std::max<int64_t>(dy_rows, 1) * x_ld;
   const int threads = num_threads();
@@ -339,7 +349,7 @@ void backward_rows(int64_t rows, int64_t batch, int64_t dy_rows, const scalar_t*
       for (int64_t r0 = row_begin; r0 < row_end; r0 += kRowBlock) {
         const int64_t r1 = std::min(row_end, r0 + kRowBlock);
         for (int64_t r = r0; r < r1; ++r)
-          backward_row_vectors<with_dx>(span.vectors, ptr[r], ptr[r + 1], idx, perm, values, slab,
+          backward_row_vectors<kBytes, with_dx>(span.vectors, ptr[r], ptr[r + 1], idx, perm, values, slab,
                                         span.ld, x_rows + r * x_ld, t == 0, tile_out[r - r0], dw);
         if (with_dx) store_tile(tile_out, r0, r1, span, rows, dx);
       }
@@ -354,8 +364,10 @@ void multiply_rows(int64_t rows, int64_t batch, Strided<scalar_t> in, int64_t in
                    const int32_t* ptr, const int32_t* idx, const int32_t* perm,
                    const scalar_t* values, const scalar_t* bias, scalar_t* out) {
   if (use_simd(batch)) {
-    spmm_rows<scalar_t>(rows, batch, in_rows, in.data, in.batch_stride, in.feature_stride, ptr,
-                        idx, perm, values, bias, out);
+    const auto spmm = narrow_enough<scalar_t>(batch) ? &spmm_rows<kNarrowVecBytes, scalar_t>
+                                                     : &spmm_rows<kVecBytes, scalar_t>;
+    spmm(rows, batch, in_rows, in.data, in.batch_stride, in.feature_stride, ptr, idx, perm, values,
+         bias, out);
     return;
   }
   if (batch == 0) return;
@@ -397,7 +409,12 @@ void sparse_backward(const SparseShape& s, Strided<scalar_t> dy, Strided<scalar_
                      const int32_t* t_idx, const int32_t* t_perm, const scalar_t* values,
                      scalar_t* dx, scalar_t* dw) {
   if (dw && use_simd(s.batch)) {
-    const auto backward = dx ? &backward_rows<true, scalar_t> : &backward_rows<false, scalar_t>;
+    const bool narrow = narrow_enough<scalar_t>(s.batch);
+    const auto backward =
+        dx ? (narrow ? &backward_rows<kNarrowVecBytes, true, scalar_t>
+                     : &backward_rows<kVecBytes, true, scalar_t>)
+           : (narrow ? &backward_rows<kNarrowVecBytes, false, scalar_t>
+                     : &backward_rows<kVecBytes, false, scalar_t>);
     backward(s.in_features, s.batch, s.out_features, dy.data, dy.batch_stride, dy.feature_stride,
              x.data, x.batch_stride, x.feature_stride, t_ptr, t_idx, t_perm, values, dx, dw);
     return;
