@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 #include <utility>
 
 #include "common/parallel.h"
@@ -27,8 +28,8 @@ namespace PYPRUNE_CPU_NAMESPACE {
 namespace {
 
 // SIMD vector bytes: a zmm register where AVX-512 is there, else a ymm one. A batch that fits in
-// a ymm register runs in ymm vectors in every copy (narrow_enough): zmm vectors would pad it to
-// twice the lanes, twice the work for the same loads.
+// a ymm register runs in ymm vectors in every copy (with_vector_bytes): zmm vectors would pad it
+// to twice the lanes, twice the work for the same loads.
 #if defined(__AVX512F__)
 constexpr int64_t kVecBytes = 64;
 #else
@@ -36,10 +37,13 @@ constexpr int64_t kVecBytes = 32;
 #endif
 constexpr int64_t kNarrowVecBytes = 32;
 
-template <typename scalar_t>
-inline bool narrow_enough(int64_t batch) {
-  return kVecBytes > kNarrowVecBytes &&
-         batch <= kNarrowVecBytes / static_cast<int64_t>(sizeof(scalar_t));
+// Calls f(std::integral_constant<int64_t, bytes>) with the vector bytes a batch runs in.
+template <typename scalar_t, typename F>
+inline void with_vector_bytes(int64_t batch, F&& f) {
+  if (batch <= kNarrowVecBytes / static_cast<int64_t>(sizeof(scalar_t)))
+    f(std::integral_constant<int64_t, kNarrowVecBytes>{});
+  else
+    f(std::integral_constant<int64_t, kVecBytes>{});
 }
 
 // From a batch of 2 up, the batch tiles are padded to whole vectors and every nonzero is one SIMD
@@ -226,8 +230,8 @@ void spmm_rows(int64_t rows, int64_t batch, int64_t in_rows, const scalar_t* in,
       for (int64_t r0 = row_begin; r0 < row_end; r0 += kRowBlock) {
         const int64_t r1 = std::min(row_end, r0 + kRowBlock);
         for (int64_t r = r0; r < r1; ++r)
-          row_vectors<kBytes>(span.vectors, ptr[r], ptr[r + 1], idx, perm, values, slab, span.ld,
-                      bias ? bias[r] : scalar_t(0), tile_out[r - r0]);
+          row_vectors<kBytes>(span.vectors, ptr[r], ptr[r + 1], idx, perm, values, slab,
+                              span.ld, bias ? bias[r] : scalar_t(0), tile_out[r - r0]);
         store_tile(tile_out, r0, r1, span, rows, out);
       }
     }
@@ -349,8 +353,9 @@ void backward_rows(int64_t rows, int64_t batch, int64_t dy_rows, const scalar_t*
       for (int64_t r0 = row_begin; r0 < row_end; r0 += kRowBlock) {
         const int64_t r1 = std::min(row_end, r0 + kRowBlock);
         for (int64_t r = r0; r < r1; ++r)
-          backward_row_vectors<kBytes, with_dx>(span.vectors, ptr[r], ptr[r + 1], idx, perm, values, slab,
-                                        span.ld, x_rows + r * x_ld, t == 0, tile_out[r - r0], dw);
+          backward_row_vectors<kBytes, with_dx>(span.vectors, ptr[r], ptr[r + 1], idx, perm,
+                                                values, slab, span.ld, x_rows + r * x_ld, t == 0,
+                                                tile_out[r - r0], dw);
         if (with_dx) store_tile(tile_out, r0, r1, span, rows, dx);
       }
     }
@@ -364,10 +369,10 @@ void multiply_rows(int64_t rows, int64_t batch, Strided<scalar_t> in, int64_t in
                    const int32_t* ptr, const int32_t* idx, const int32_t* perm,
                    const scalar_t* values, const scalar_t* bias, scalar_t* out) {
   if (use_simd(batch)) {
-    const auto spmm = narrow_enough<scalar_t>(batch) ? &spmm_rows<kNarrowVecBytes, scalar_t>
-                                                     : &spmm_rows<kVecBytes, scalar_t>;
-    spmm(rows, batch, in_rows, in.data, in.batch_stride, in.feature_stride, ptr, idx, perm, values,
-         bias, out);
+    with_vector_bytes<scalar_t>(batch, [&](auto bytes) {
+      spmm_rows<bytes()>(rows, batch, in_rows, in.data, in.batch_stride, in.feature_stride, ptr,
+                         idx, perm, values, bias, out);
+    });
     return;
   }
   if (batch == 0) return;
@@ -409,14 +414,13 @@ void sparse_backward(const SparseShape& s, Strided<scalar_t> dy, Strided<scalar_
                      const int32_t* t_idx, const int32_t* t_perm, const scalar_t* values,
                      scalar_t* dx, scalar_t* dw) {
   if (dw && use_simd(s.batch)) {
-    const bool narrow = narrow_enough<scalar_t>(s.batch);
-    const auto backward =
-        dx ? (narrow ? &backward_rows<kNarrowVecBytes, true, scalar_t>
-                     : &backward_rows<kVecBytes, true, scalar_t>)
-           : (narrow ? &backward_rows<kNarrowVecBytes, false, scalar_t>
-                     : &backward_rows<kVecBytes, false, scalar_t>);
-    backward(s.in_features, s.batch, s.out_features, dy.data, dy.batch_stride, dy.feature_stride,
-             x.data, x.batch_stride, x.feature_stride, t_ptr, t_idx, t_perm, values, dx, dw);
+    with_vector_bytes<scalar_t>(s.batch, [&](auto bytes) {
+      const auto backward = dx ? &backward_rows<bytes(), true, scalar_t>
+                               : &backward_rows<bytes(), false, scalar_t>;
+      backward(s.in_features, s.batch, s.out_features, dy.data, dy.batch_stride,
+               dy.feature_stride, x.data, x.batch_stride, x.feature_stride, t_ptr, t_idx, t_perm,
+               values, dx, dw);
+    });
     return;
   }
   if (dx)  // dX alone, or a batch of 0 or 1
