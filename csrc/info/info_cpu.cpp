@@ -138,7 +138,7 @@ at::Tensor info_bin_codes_cpu(const at::Tensor& x_in, const at::Tensor& edges_in
     bad_x = kernel.of<scalar_t>()(in.x.data_ptr<scalar_t>(), make_bins(in.edges, uniform, in.shape),
                                   in.shape, static_cast<uint16_t*>(codes.data_ptr()));
   });
-  PYPRUNE_CHECK_VALUE(!bad_x, "'x' contains NaN or Inf");
+  raise_on_bad_input(bad_x, false, in.shape.classes);
   return codes;
 }
 

@@ -148,7 +148,7 @@ at::Tensor info_bin_codes_cuda(const at::Tensor& x_in, const at::Tensor& edges_i
                                    flags.data_ptr<int>(), c10::cuda::getCurrentCUDAStream());
   });
   C10_CUDA_KERNEL_LAUNCH_CHECK();
-  PYPRUNE_CHECK_VALUE(flags.item<int>() == 0, "'x' contains NaN or Inf");
+  raise_on_bad_input(flags.item<int>() != 0, false, in.shape.classes);
   return codes;
 }
 

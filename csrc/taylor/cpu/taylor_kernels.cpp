@@ -8,8 +8,8 @@
 // channels). Small maps run on fewer threads (threads_for). Within a channel, samples are the
 // inner loop, so the channel's running sums stay in L1.
 // Dot products over positions run in the input precision in up to 8 SIMD lanes (see
-// kSimdPositions), everything summed over samples is float64; sum_x/sum_g go through float buffers flushed
-// to float64 every kFlush samples.
+// kSimdPositions), everything summed over samples is float64; sum_x/sum_g go through float
+// buffers flushed to float64 every kFlush samples.
 #include "common/cpu_kernel.h"
 
 #include <algorithm>
