@@ -67,6 +67,14 @@ def info_counts_torch_f32(x, labels, num_classes, lo, hi, bins, chunk_elements=1
     return joint.view(n, bins, k), trans.view(n, bins, bins, k)
 
 
+def bin_codes_torch(x, lo, scale, bins):
+    """Equal-width bin codes of x [..., N] as composed PyTorch would make them: float32 arithmetic
+    in place, truncation of the clamped (non-negative) value as the floor, one int16 cast."""
+    u = x - lo
+    u.mul_(scale).clamp_(0, bins - 1)
+    return u.to(torch.int16)
+
+
 def info_scores_torch(x, labels, num_classes, bins, counts=info_counts_torch_f32):
     """MI and TE (history 1, bits) of every neuron from `counts` over each neuron's range."""
     s, t, n = x.shape

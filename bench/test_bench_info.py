@@ -1,5 +1,5 @@
-"""Information scores, MI + TE together (history 1, float32), at the issue's two shapes, and a
-streaming accumulator's update with one batch."""
+"""Information scores, MI + TE together (history 1, float32), at the issue's two shapes, a
+streaming accumulator's update with one batch, and a permutation test: its binning and its chunks."""
 import pytest
 import torch
 
@@ -7,8 +7,8 @@ import pyprune_ext as pp
 from pyprune_ext import reference as ref
 
 from conftest import OURS, needs_cuda, run, scaled
-from peers import (info_counts_torch, info_counts_torch_chunked, info_counts_torch_f32, info_scores_pyinform,
-                   info_scores_torch)
+from peers import (bin_codes_torch, info_counts_torch, info_counts_torch_chunked, info_counts_torch_f32,
+                   info_scores_pyinform, info_scores_torch)
 
 SHAPES = scaled([  # (N, S, T, B, K)
     (128, 2000, 100, 8, 10),
@@ -75,6 +75,28 @@ def test_info_scores_cuda(benchmark, shape, impl):
         scores = run(benchmark, lambda: pp.information_scores(x, y, k, bins=b), cuda=True)
         mi, te = scores.mutual_information, scores.transfer_entropy
     assert len(mi) == n and len(te) == n
+
+
+@pytest.mark.parametrize("impl", ["reference", "torch", *OURS])
+@pytest.mark.parametrize("shape", SHAPES[:1], ids=lambda s: f"N{s[0]}")
+def test_bin_codes(benchmark, shape, impl):
+    """The binning a permutation test does once (info_bin_codes): equal-width bins of every value."""
+    n, s, t, b, k = shape
+    x, _ = data(shape)
+    edges = pp.bin_edges(x, b)
+    benchmark.group = f"bin codes N={n} S={s} T={t} B={b} ({s * t * n * 4 / 2**20:.0f} MiB)"
+    benchmark.extra_info["bytes"] = x.numel() * 4
+    want = ref.bin_values(x[:2].numpy(), edges.numpy(), True)   # a slice: the check, not the bench
+    if impl == "reference":
+        codes = torch.from_numpy(run(benchmark, ref.bin_values, x.numpy(), edges.numpy(), True, slow=True))
+    elif impl == "torch":
+        lo, hi = edges[:, 0].float(), edges[:, -1].float()
+        codes = run(benchmark, bin_codes_torch, x, lo, b / (hi - lo), b)
+        assert (codes[:2].long().numpy() == want).mean() > 0.999   # float32: a value at an edge may move
+        return
+    else:
+        codes = run(benchmark, pp.ops.info_bin_codes, x, edges, True)
+    assert (codes[:2].long().numpy() == want).all()
 
 
 UPDATE_SHAPES = [  # (N, S, T, B, K): one batch of 64 sequences of 35 steps
